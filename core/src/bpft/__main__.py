@@ -1,0 +1,5 @@
+"""``python -m bpft``: the same as the ``bpft`` command."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,81 @@
+"""The core's own features, as an ordinary plugin of the contract in ``hookspecs``.
+
+It provides the ``prog help`` verb, the MAP/PROG/OPTIONS grammar lines, the
+``id``/``tag``/``name``/``pinned`` handles and the plain, JSON and table
+output formats.
+"""
+
+from __future__ import annotations
+
+from .api import Command, HelpLine, Options, OutputFormat
+from .grammar import OptionSpec
+from .hookspecs import hookimpl
+
+HELP_SPEC_MAP = "MAP := { id MAP_ID | pinned FILE | name MAP_NAME }"
+HELP_SPEC_PROGRAM = "PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }"
+HELP_SPEC_OPTIONS = "OPTIONS := { {-j|--json} [{-p|--pretty}] | {-d|--debug} | {-l|--legacy}"
+
+
+@hookimpl
+def bpft_commands():
+    return [
+        Command(
+            "prog",
+            "help",
+            "bpft.cli:prog_help",
+            rank=30,
+            usage=("{bin} {obj} help",),
+            usage_rank=10_000,
+            summary="print this help",
+            distribution="bpft-core",
+        )
+    ]
+
+
+@hookimpl
+def bpft_help_lines():
+    return [
+        HelpLine("prog", HELP_SPEC_MAP, 10),
+        HelpLine("prog", HELP_SPEC_PROGRAM, 20),
+        HelpLine(
+            "prog",
+            HELP_SPEC_OPTIONS + " |\n"
+            "                    {-f|--bpffs} | {-m|--mapcompat} | {-n|--nomount} |\n"
+            "                    {-L|--use-loader} }",
+            1000,
+        ),
+    ]
+
+
+@hookimpl
+def bpft_handle_kinds():
+    from .handles import CORE_HANDLE_KINDS
+
+    return CORE_HANDLE_KINDS
+
+
+def _plain(options: Options):
+    from .output import PlainEmitter
+
+    return PlainEmitter()
+
+
+def _json(options: Options):
+    from .output import JsonEmitter
+
+    return JsonEmitter(pretty=options.pretty)
+
+
+def _table(options: Options):
+    from .output import TableEmitter
+
+    return TableEmitter()
+
+
+@hookimpl
+def bpft_output_formats():
+    return [
+        OutputFormat("plain", (), _plain),
+        OutputFormat("json", (), _json),
+        OutputFormat("table", (OptionSpec("", "table", "format:table"),), _table),
+    ]

@@ -1,0 +1,157 @@
+"""bpffs and tracefs: detection, mounting, pinned-object walks, fd kinds.
+
+Mounting follows bpftool: make the target a private mount (bind-mounting it
+onto itself first if it is not a mount point yet), then mount the file system
+with ``mode=0700``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import stat as _stat
+
+BPF_FS_MAGIC = 0xCAFE4A11
+TRACEFS_MAGIC = 0x74726163
+DEBUGFS_MAGIC = 0x64626720
+
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+# fd kinds, as /proc/self/fd/N names them
+OBJ_UNKNOWN, OBJ_PROG, OBJ_MAP, OBJ_LINK = "unknown", "prog", "map", "link"
+
+
+class _StatFs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_long * 15)]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def fs_magic(path: str) -> int | None:
+    """The file system magic of ``path`` (statfs f_type), or None if it cannot be read."""
+    st = _StatFs()
+    if _libc.statfs(os.fsencode(path), ctypes.byref(st)) < 0:
+        return None
+    return st.f_type & 0xFFFFFFFF
+
+
+def is_bpffs(path: str) -> bool:
+    return fs_magic(path) == BPF_FS_MAGIC
+
+
+def _mount(source: str, target: str, fstype: str, flags: int, data: str | None) -> None:
+    ret = _libc.mount(
+        os.fsencode(source),
+        os.fsencode(target),
+        os.fsencode(fstype),
+        ctypes.c_ulong(flags),
+        os.fsencode(data) if data is not None else None,
+    )
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def mount_fs(target: str, fstype: str) -> None:
+    """Mount ``fstype`` at ``target`` as bpftool does; raises OSError with bpftool's message."""
+    bind_done = False
+    while True:
+        try:
+            _mount("", target, "none", MS_PRIVATE | MS_REC, None)
+            break
+        except OSError as e:
+            if e.errno != 22 or bind_done:  # EINVAL: not a mount point
+                raise OSError(e.errno, f"mount --make-private {target} failed: {e.strerror}") from None
+        try:
+            _mount(target, target, "none", MS_BIND, None)
+        except OSError as e:
+            raise OSError(e.errno, f"mount --bind {target} {target} failed: {e.strerror}") from None
+        bind_done = True
+    try:
+        _mount(fstype, target, fstype, 0, "mode=0700")
+    except OSError as e:
+        raise OSError(e.errno, f"mount -t {fstype} {fstype} {target} failed: {e.strerror}") from None
+
+
+def fd_kind(fd: int) -> str:
+    """'prog', 'map', 'link' or 'unknown', from the fd's anon inode name."""
+    target = os.readlink(f"/proc/self/fd/{fd}")
+    for kind in (OBJ_MAP, OBJ_PROG, OBJ_LINK):
+        if f"bpf-{kind}" in target:
+            return kind
+    return OBJ_UNKNOWN
+
+
+def fdinfo(fd: int, pid: int | str = "self") -> dict[str, str]:
+    """The ``key:\\tvalue`` lines of /proc/PID/fdinfo/FD."""
+    out = {}
+    with open(f"/proc/{pid}/fdinfo/{fd}", "rb") as f:
+        for line in f.read().decode(errors="replace").splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                out[key] = value.strip()
+    return out
+
+
+def fdinfo_value(fd: int, key: str) -> str | None:
+    """bpftool's get_fdinfo(): the value of the first line containing ``key``."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    k = key.encode()
+    for line in data.split(b"\n"):
+        if k in line:
+            _, tab, value = line.partition(b"\t")
+            return value.decode(errors="replace") if tab and value else None
+    return None
+
+
+def bpffs_mounts() -> list[str]:
+    """Mount points of bpf file systems, in /proc/mounts order."""
+    out = []
+    try:
+        with open("/proc/mounts", "rb") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2].startswith(b"bpf"):
+                    out.append(_unescape_mount(parts[1].decode(errors="surrogateescape")))
+    except OSError:
+        pass
+    return out
+
+
+def _unescape_mount(path: str) -> str:
+    # /proc/mounts escapes space, tab, newline and backslash as octal
+    if "\\" not in path:
+        return path
+    out, i = [], 0
+    while i < len(path):
+        if path[i] == "\\" and i + 3 < len(path) + 0 and path[i + 1 : i + 4].isdigit():
+            out.append(chr(int(path[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(path[i])
+            i += 1
+    return "".join(out)
+
+
+def walk_files(top: str):
+    """Regular files under ``top`` in nftw(FTW_PHYS) order: pre-order, readdir order, no symlinks followed."""
+    try:
+        entries = list(os.scandir(top))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if _stat.S_ISDIR(st.st_mode):
+            yield from walk_files(entry.path)
+        elif _stat.S_ISREG(st.st_mode):
+            yield entry.path

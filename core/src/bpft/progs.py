@@ -1,0 +1,103 @@
+"""Program-level helpers every verb shares: iteration, full names, pins.
+
+Iteration tolerates programs that disappear while we walk the id space: a
+program unloaded between GET_NEXT_ID and GET_FD_BY_ID (ENOENT), or whose info
+can no longer be read, is skipped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from collections.abc import Iterator
+
+from .errors import BpftError
+from .kernel import info as kinfo
+from .kernel import syscall as sc
+
+MAX_PROG_FULL_NAME = 128
+
+
+def iter_prog_ids() -> Iterator[int]:
+    """Every program id, ascending. Raises bpftool's message if the walk fails."""
+    prog_id = 0
+    while True:
+        try:
+            nxt = sc.prog_get_next_id(prog_id)
+        except OSError as e:
+            hint = " -- kernel too old?" if e.errno == errno.EINVAL else ""
+            raise BpftError(f"can't get next program: {e.strerror}{hint}") from None
+        if nxt is None:
+            return
+        prog_id = nxt
+        yield prog_id
+
+
+def open_prog(prog_id: int) -> int | None:
+    """An fd for the program, or None if it was unloaded meanwhile."""
+    try:
+        return sc.prog_get_fd_by_id(prog_id)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return None
+        raise BpftError(f"can't get prog by id ({prog_id}): {e.strerror}") from None
+
+
+def full_name(fd: int, info: kinfo.ProgInfo) -> str:
+    """bpftool's get_prog_full_name(): the BTF function name when the kernel's is truncated.
+
+    The kernel keeps 15 characters of a name; when a name is that long and
+    the program has BTF func_info, the first function's BTF name is the full
+    one.
+    """
+    name = info.name.decode(errors="replace")
+    if len(info.name) < kinfo.BPF_OBJ_NAME_LEN - 1 or not info.btf_id or not info.nr_func_info:
+        return name
+    try:
+        rec = ctypes.create_string_buffer(8)
+        q = kinfo.ProgInfo(nr_func_info=1, func_info_rec_size=min(info.func_info_rec_size, 8))
+        q.func_info = ctypes.addressof(rec)
+        sc.obj_get_info_by_fd(fd, q)
+        type_id = int.from_bytes(rec.raw[4:8], "little")
+        from .btf import func_name_from_kernel
+
+        return func_name_from_kernel(q.btf_id, type_id) or name
+    except (OSError, ValueError):
+        return name
+
+
+def pinned_paths(kind: str) -> dict[int, list[str]]:
+    """Paths of pinned objects of ``kind`` ('prog', 'map', 'link') by id, as bpftool -f builds them.
+
+    Every bpffs mount is walked (nftw order); for one id, paths are listed in
+    the reverse order of discovery, as libbpf's hashmap returns them.
+    """
+    from .kernel import fs
+
+    table: dict[int, list[str]] = {}
+    for mnt in fs.bpffs_mounts():
+        for path in fs.walk_files(mnt):
+            try:
+                fd = sc.obj_get(path)
+            except OSError:
+                continue
+            try:
+                if fs.fd_kind(fd) != kind:
+                    continue
+                if kind == "map":
+                    obj_id = kinfo.map_info(fd).id
+                else:
+                    obj_id = kinfo.prog_info(fd).id if kind == "prog" else _link_id(fd)
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+            table.setdefault(obj_id, []).insert(0, path)
+    return table
+
+
+def _link_id(fd: int) -> int:
+    buf = (ctypes.c_uint32 * 2)()
+    sc.obj_get_info_by_fd(fd, buf)  # type: ignore[arg-type]
+    return buf[1]
