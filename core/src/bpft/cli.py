@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
                 if dest == "pretty":
                     options.json = True
                 setattr(options, dest, True)
-                if dest in ("json", "pretty") and not ctx.emitter.is_json:
+                if dest in ("json", "pretty"):  # nothing is written yet: rebuild the writer
                     ctx.emitter = _select_format(registry, options, chosen_format)
     except OptionError as e:
         ctx.emitter.error(e.message)

@@ -43,6 +43,55 @@ def json_quote(text: str) -> str:
     return "".join(out)
 
 
+_KEYS: dict[tuple[str, bool], str] = {}
+
+
+def _scalar(v: Any) -> str | None:
+    if isinstance(v, str):
+        return v if isinstance(v, RawJson) else json_quote(v)
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:g}"
+    return None
+
+
+def _render(v: Any, depth: int, pretty: bool) -> str:
+    """bpftool's json_writer output for ``v`` written at nesting ``depth``.
+
+    Objects put each name on a new line when pretty; array items follow each
+    other without a line break; a non-empty container closes on a new line.
+    """
+    s = _scalar(v)
+    if s is not None:
+        return s
+    inner = depth + 1
+    if isinstance(v, dict):
+        if not v:
+            return "{}"
+        lead = ("\n" + "    " * inner) if pretty else ""
+        out = []
+        for k, x in v.items():
+            key = _KEYS.get((k, pretty))
+            if key is None:
+                key = _KEYS[(k, pretty)] = lead + json_quote(k) + (": " if pretty else ":")
+            xs = _scalar(x)
+            out.append(key + (xs if xs is not None else _render(x, inner, pretty)))
+        return "{" + ",".join(out) + (("\n" + "    " * depth) if pretty else "") + "}"
+    if isinstance(v, (list, tuple)):
+        if not v:
+            return "[]"
+        body = ",".join(_render(x, inner, pretty) for x in v)
+        return "[" + body + (("\n" + "    " * depth) if pretty else "") + "]"
+    return json_quote(str(v))
+
+
 class JsonWriter:
     """bpftool's streaming JSON writer (json_writer.c semantics), into a buffer."""
 
@@ -109,34 +158,13 @@ class JsonWriter:
         self.raw(json_quote(text))
 
     def value(self, v: Any) -> None:
-        """Write a Python value: dict -> object (in order), list/tuple -> array, scalars."""
-        if isinstance(v, RawJson):
-            self.raw(v)
-        elif isinstance(v, str):
-            self.raw(json_quote(v))
-        elif v is True:
-            self.raw("true")
-        elif v is False:
-            self.raw("false")
-        elif v is None:
-            self.raw("null")
-        elif isinstance(v, int):
-            self.raw(str(v))
-        elif isinstance(v, float):
-            self.raw(f"{v:g}")
-        elif isinstance(v, dict):
-            self.start_object()
-            for k, item in v.items():
-                self.name(k)
-                self.value(item)
-            self.end_object()
-        elif isinstance(v, (list, tuple)):
-            self.start_array()
-            for item in v:
-                self.value(item)
-            self.end_array()
-        else:
-            self.raw(json_quote(str(v)))
+        """Write a Python value: dict -> object (in order), list/tuple -> array, scalars.
+
+        Equivalent to the matching sequence of start/name/value/end calls, but
+        rendered in one pass (this is the hot path of ``prog show -j``).
+        """
+        self._eor()
+        self.parts.append(_render(v, self.depth, self.pretty))
 
     def reset(self) -> None:
         """jsonw_reset(): forget the separator, as bpftool does between plain-text metadata values."""
@@ -187,6 +215,18 @@ class Emitter:
     def record(self, rec: Record) -> None:
         raise NotImplementedError
 
+    # Pre-rendering lets a verb render records in worker processes: ``render``
+    # returns exactly the text ``record`` would write at this point of the
+    # output, ``emit_rendered`` writes such texts in order. Formats that
+    # cannot (the table collects rows) leave ``can_prerender`` False.
+    can_prerender = False
+
+    def render(self, rec: Record) -> str:
+        raise NotImplementedError
+
+    def emit_rendered(self, texts: list[str]) -> None:
+        raise NotImplementedError
+
     def text(self, text: str) -> None:
         """Free text for plain output (ignored by structured formats)."""
 
@@ -207,9 +247,16 @@ class Emitter:
 
 class PlainEmitter(Emitter):
     name = "plain"
+    can_prerender = True
 
     def record(self, rec: Record) -> None:
         self.out.write(rec.plain())
+
+    def render(self, rec: Record) -> str:
+        return rec.plain()
+
+    def emit_rendered(self, texts: list[str]) -> None:
+        self.out.write("".join(texts))
 
     def text(self, text: str) -> None:
         self.out.write(text)
@@ -234,10 +281,21 @@ class JsonEmitter(Emitter):
     def end_list(self) -> None:
         self.writer.end_array()
 
+    can_prerender = True
+
     def record(self, rec: Record) -> None:
         self.writer.value(rec.json)
         if len(self.writer.parts) > 4096:
             self._flush()
+
+    def render(self, rec: Record) -> str:
+        return _render(rec.json, self.writer.depth, self.writer.pretty)
+
+    def emit_rendered(self, texts: list[str]) -> None:
+        w = self.writer
+        for t in texts:
+            w.raw(t)
+        self._flush()
 
     def error(self, message: str) -> None:
         w = self.writer

@@ -96,19 +96,39 @@ def fdinfo(fd: int, pid: int | str = "self") -> dict[str, str]:
     return out
 
 
+_fdinfo_dir: tuple[int, int] | None = None  # (pid, dir fd of /proc/self/fdinfo)
+
+
+def _fdinfo_dirfd() -> int:
+    """A cached fd on our /proc/self/fdinfo (re-opened after a fork: it names one task)."""
+    global _fdinfo_dir
+    pid = os.getpid()
+    if _fdinfo_dir is None or _fdinfo_dir[0] != pid:
+        _fdinfo_dir = (pid, os.open("/proc/self/fdinfo", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+    return _fdinfo_dir[1]
+
+
 def fdinfo_value(fd: int, key: str) -> str | None:
     """bpftool's get_fdinfo(): the value of the first line containing ``key``."""
     try:
-        with open(f"/proc/self/fdinfo/{fd}", "rb") as f:
-            data = f.read()
+        f = os.open(str(fd), os.O_RDONLY, dir_fd=_fdinfo_dirfd())
     except OSError:
         return None
+    try:
+        data = os.read(f, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(f)
     k = key.encode()
-    for line in data.split(b"\n"):
-        if k in line:
-            _, tab, value = line.partition(b"\t")
-            return value.decode(errors="replace") if tab and value else None
-    return None
+    pos = data.find(k)
+    if pos < 0:
+        return None
+    start = data.rfind(b"\n", 0, pos) + 1
+    end = data.find(b"\n", pos)
+    line = data[start : end if end >= 0 else len(data)]
+    _, tab, value = line.partition(b"\t")
+    return value.decode(errors="replace") if tab and value else None
 
 
 def bpffs_mounts() -> list[str]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ctypes
 import os
+import struct
+from collections import namedtuple
 from dataclasses import dataclass, field
 
 from . import syscall as sc
@@ -99,11 +101,34 @@ class BtfInfo(ctypes.Structure):
     ]
 
 
-def prog_info(fd: int) -> ProgInfo:
-    """The program's info, scalars only (no arrays requested)."""
-    info = ProgInfo()
-    sc.obj_get_info_by_fd(fd, info)
-    return info
+_PROG_INFO_FIELDS = (
+    "type id tag jited_prog_len xlated_prog_len jited_prog_insns xlated_prog_insns load_time "
+    "created_by_uid nr_map_ids map_ids name ifindex gpl_compatible netns_dev netns_ino "
+    "nr_jited_ksyms nr_jited_func_lens jited_ksyms jited_func_lens btf_id func_info_rec_size "
+    "func_info nr_func_info nr_line_info line_info jited_line_info nr_jited_line_info "
+    "line_info_rec_size jited_line_info_rec_size nr_prog_tags prog_tags run_time_ns run_cnt "
+    "recursion_misses verified_insns attach_btf_obj_id attach_btf_id"
+)
+ProgInfoRec = namedtuple("ProgInfoRec", _PROG_INFO_FIELDS)
+ProgInfoRec.__doc__ = """bpf_prog_info scalars, read-only: ``name`` is NUL-stripped bytes, ``tag`` 8 bytes."""
+_PROG_INFO = struct.Struct("<II8sIIQQQIIQ16sIIQQIIQQIIQIIQQIIIIQQQQIII4x")
+assert _PROG_INFO.size == ctypes.sizeof(ProgInfo)
+_prog_info_buf = ProgInfo()
+_prog_info_len = ctypes.sizeof(ProgInfo)
+
+
+def prog_info(fd: int) -> ProgInfoRec:
+    """The program's info, scalars only (no arrays requested).
+
+    This is the hot path of ``prog show``: one reused buffer, one unpack.
+    """
+    buf = _prog_info_buf
+    ctypes.memset(ctypes.addressof(buf), 0, _prog_info_len)
+    sc.obj_get_info_by_fd(fd, buf)
+    fields = list(_PROG_INFO.unpack_from(buf))
+    fields[11] = fields[11].split(b"\0", 1)[0]  # name
+    fields[13] &= 1  # gpl_compatible:1
+    return ProgInfoRec._make(fields)
 
 
 def map_info(fd: int) -> MapInfo:
@@ -112,7 +137,7 @@ def map_info(fd: int) -> MapInfo:
     return info
 
 
-def tag_hex(info: ProgInfo) -> str:
+def tag_hex(info: ProgInfo | ProgInfoRec) -> str:
     return bytes(info.tag).hex()
 
 
@@ -141,7 +166,7 @@ def prog_map_ids(fd: int, count: int) -> list[int]:
     return list(ids[: min(count, info.nr_map_ids)])
 
 
-def prog_arrays(fd: int, base: ProgInfo, *, xlated: bool = False, jited: bool = False, maps: bool = False) -> ProgArrays:
+def prog_arrays(fd: int, base: ProgInfo | ProgInfoRec, *, xlated: bool = False, jited: bool = False, maps: bool = False) -> ProgArrays:
     """Fetch instruction images and their side tables in one second call.
 
     ``base`` is the info from a first call (it gives the sizes). Func and line

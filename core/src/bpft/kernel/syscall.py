@@ -87,6 +87,7 @@ def _load_libc():
     lib = ctypes.CDLL(None, use_errno=True)
     fn = lib.syscall
     fn.restype = ctypes.c_long
+    fn.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_ulong]
     return fn
 
 
@@ -96,7 +97,7 @@ _nr = _NR_BPF.get(platform.machine(), 321)
 
 def bpf(cmd: int, attr: ctypes.Structure) -> int:
     """Issue ``bpf(cmd, &attr, sizeof(attr))``; return the result or raise BpfError."""
-    ret = _syscall(_nr, ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
+    ret = _syscall(_nr, cmd, ctypes.addressof(attr), ctypes.sizeof(attr))
     if ret < 0:
         err = ctypes.get_errno()
         raise BpfError(err, cmd)
@@ -255,15 +256,31 @@ class _FdAttr(ctypes.Structure):
 # --- commands -----------------------------------------------------------------
 
 
+_id_attr = _IdAttr()
+_id_attr_addr = ctypes.addressof(_id_attr)
+_id_attr_size = ctypes.sizeof(_id_attr)
+
+
+def _by_id(cmd: int, obj_id: int) -> int:
+    """GET_NEXT_ID / GET_FD_BY_ID on one reused attr (they are called once per object)."""
+    a = _id_attr
+    a.id = obj_id
+    a.next_id = 0
+    a.open_flags = 0
+    ret = _syscall(_nr, cmd, _id_attr_addr, _id_attr_size)
+    if ret < 0:
+        raise BpfError(ctypes.get_errno(), cmd)
+    return ret
+
+
 def _next_id(cmd: int, start: int) -> int | None:
-    attr = _IdAttr(id=start)
     try:
-        bpf(cmd, attr)
+        _by_id(cmd, start)
     except BpfError as e:
         if e.errno == _errno.ENOENT:
             return None
         raise
-    return attr.next_id
+    return _id_attr.next_id
 
 
 def prog_get_next_id(start: int) -> int | None:
@@ -284,19 +301,23 @@ def link_get_next_id(start: int) -> int | None:
 
 
 def prog_get_fd_by_id(obj_id: int) -> int:
-    return bpf(PROG_GET_FD_BY_ID, _IdAttr(id=obj_id))
+    return _by_id(PROG_GET_FD_BY_ID, obj_id)
 
 
 def map_get_fd_by_id(obj_id: int) -> int:
-    return bpf(MAP_GET_FD_BY_ID, _IdAttr(id=obj_id))
+    return _by_id(MAP_GET_FD_BY_ID, obj_id)
 
 
 def btf_get_fd_by_id(obj_id: int) -> int:
-    return bpf(BTF_GET_FD_BY_ID, _IdAttr(id=obj_id))
+    return _by_id(BTF_GET_FD_BY_ID, obj_id)
 
 
 def link_get_fd_by_id(obj_id: int) -> int:
-    return bpf(LINK_GET_FD_BY_ID, _IdAttr(id=obj_id))
+    return _by_id(LINK_GET_FD_BY_ID, obj_id)
+
+
+_info_attr = _InfoAttr()
+_info_attr_addr = ctypes.addressof(_info_attr)
 
 
 def obj_get_info_by_fd(fd: int, info: ctypes.Structure) -> int:
@@ -306,9 +327,14 @@ def obj_get_info_by_fd(fd: int, info: ctypes.Structure) -> int:
     struct fills less (the rest stays zero); a newer kernel with a longer one
     fills only what we asked for.
     """
-    attr = _InfoAttr(bpf_fd=fd, info_len=ctypes.sizeof(info), info=ctypes.addressof(info))
-    bpf(OBJ_GET_INFO_BY_FD, attr)
-    return attr.info_len
+    a = _info_attr
+    a.bpf_fd = fd
+    a.info_len = ctypes.sizeof(info)
+    a.info = ctypes.addressof(info)
+    ret = _syscall(_nr, OBJ_GET_INFO_BY_FD, _info_attr_addr, 16)
+    if ret < 0:
+        raise BpfError(ctypes.get_errno(), OBJ_GET_INFO_BY_FD)
+    return a.info_len
 
 
 def obj_pin(fd: int, path: str) -> None:

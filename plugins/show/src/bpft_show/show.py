@@ -19,10 +19,10 @@ import time
 from bpft.api import Context
 from bpft.errors import BpftError, SilentFailure
 from bpft.grammar import Args
-from bpft.kernel import fs
+from bpft.kernel import fs, uapi
 from bpft.kernel import info as kinfo
-from bpft.kernel import uapi
 from bpft.output import RawJson, Record
+from bpft.parallel import render_chunks, worker_count
 from bpft.progs import full_name, iter_prog_ids, open_prog, pinned_paths
 
 from .metadata import prog_metadata
@@ -63,7 +63,11 @@ class _Dev:
 
 
 class Shower:
-    """Builds records for programs; holds the per-run tables (pins, pids, clock)."""
+    """Builds records for programs; holds the per-run tables (pins, pids, clock).
+
+    Only the representation the emitter needs is built: JSON values for -j,
+    text for plain output, rows for --table.
+    """
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -72,6 +76,7 @@ class Shower:
 
         self.refs = obj_refs("prog")
         self.clock = _Clock()
+        self.mode = "json" if ctx.emitter.is_json else ("plain" if ctx.emitter.can_prerender else "table")
 
     def record(self, fd: int) -> Record:
         try:
@@ -80,103 +85,43 @@ class Shower:
             raise BpftError(f"can't get prog info: {e.strerror}") from None
         return self._record(fd, info)
 
-    def _record(self, fd: int, info: kinfo.ProgInfo) -> Record:
-        j: dict = {}
-        j["id"] = info.id
+    def render_id(self, prog_id: int) -> str | None:
+        """The emitter's text for one program by id; None if it was unloaded meanwhile."""
+        fd = open_prog(prog_id)
+        if fd is None:
+            return None
+        try:
+            try:
+                info = kinfo.prog_info(fd)
+            except OSError as e:
+                if e.errno == 2:  # unloaded between GET_FD_BY_ID and GET_INFO
+                    return None
+                raise BpftError(f"can't get prog info: {e.strerror}") from None
+            return self.ctx.emitter.render(self._record(fd, info))
+        finally:
+            os.close(fd)
+
+    def _record(self, fd: int, info: kinfo.ProgInfoRec) -> Record:
         tname = uapi.prog_type_name(info.type)
-        j["type"] = tname if tname is not None else info.type
         name = full_name(fd, info) if info.name else ""
-        if name:
-            j["name"] = name
-        tag = kinfo.tag_hex(info)
-        j["tag"] = tag
-        j["gpl_compatible"] = bool(info.gpl_compatible)
-        if info.run_time_ns:
-            j["run_time_ns"] = info.run_time_ns
-            j["run_cnt"] = info.run_cnt
-        if info.recursion_misses:
-            j["recursion_misses"] = info.recursion_misses
-        devname = None
-        if info.ifindex:
-            devname = _Dev.name(info.ifindex, info.netns_dev, info.netns_ino)
-            dev = {"ifindex": info.ifindex, "ns_dev": info.netns_dev, "ns_inode": info.netns_ino}
-            if devname:
-                dev["ifname"] = devname
-            j["dev"] = dev
-        secs = None
-        if info.load_time:
-            secs = self.clock.wallclock(info.load_time)
-            j["loaded_at"] = RawJson(str(secs))
-            j["uid"] = info.created_by_uid
-        j["bytes_xlated"] = info.xlated_prog_len
-        if info.jited_prog_len:
-            j["jited"] = True
-            j["bytes_jited"] = info.jited_prog_len
-        else:
-            j["jited"] = False
+        tag = info.tag.hex()
+        secs = self.clock.wallclock(info.load_time) if info.load_time else None
         memlock = fs.fdinfo_value(fd, "memlock")
-        if memlock is not None:
-            j["bytes_memlock"] = _atoll(memlock)
-        map_ids = kinfo.prog_map_ids(fd, info.nr_map_ids) if info.nr_map_ids else []
-        if map_ids:
-            j["map_ids"] = map_ids
-        if info.btf_id:
-            j["btf_id"] = info.btf_id
-        pins = None
-        if self.pinned:
-            pins = self.pinned.get(info.id, [])
-            j["pinned"] = pins
+        map_ids = kinfo.prog_map_ids(fd, info.nr_map_ids) if info.nr_map_ids else ()
+        pins = self.pinned.get(info.id, ()) if self.pinned else None
         refs = self.refs.get(info.id)
-        if refs:
-            j["pids"] = [{"pid": pid, "comm": comm} for pid, comm in refs]
-        meta = prog_metadata(fd, map_ids) if info.nr_map_ids else None
-        if meta:
-            j["metadata"] = {k: v for k, v, _ in meta}
-
-        def plain() -> str:
-            out = [f"{info.id}: "]
-            out.append(f"{tname}  " if tname is not None else f"type {info.type}  ")
-            if name:
-                out.append(f"name {name}  ")
-            out.append(f"tag {tag}")
-            if info.ifindex:
-                out.append(
-                    "  offloaded_to "
-                    + (devname or f"ifindex {info.ifindex} ns_dev {info.netns_dev} ns_ino {info.netns_ino}")
-                )
-            if info.gpl_compatible:
-                out.append("  gpl")
-            if info.run_time_ns:
-                out.append(f" run_time_ns {info.run_time_ns} run_cnt {info.run_cnt}")
-            if info.recursion_misses:
-                out.append(f" recursion_misses {info.recursion_misses}")
-            out.append("\n")
-            if secs is not None:
-                out.append(f"\tloaded_at {_Clock.plain(secs)}  uid {info.created_by_uid}\n")
-            out.append(f"\txlated {info.xlated_prog_len}B")
-            out.append(f"  jited {info.jited_prog_len}B" if info.jited_prog_len else "  not jited")
-            if memlock is not None:
-                out.append(f"  memlock {memlock}B")
-            if map_ids:
-                out.append("  map_ids " + ",".join(map(str, map_ids)))
-            for p in pins or ():
-                out.append(f"\n\tpinned {p}")
-            if info.btf_id:
-                out.append(f"\n\tbtf_id {info.btf_id}")
-            if refs:
-                out.append("\n\tpids " + ", ".join(f"{comm}({pid})" for pid, comm in refs))
-            out.append("\n")
-            if meta:
-                out.append("\tmetadata:")
-                for key, _, text in meta:
-                    out.append(f"\n\t\t{key} = {text}")
-                out.append("\n")
-            return "".join(out)
-
-        def row() -> dict:
-            return {
+        meta = prog_metadata(fd, map_ids) if map_ids else None
+        devname = _Dev.name(info.ifindex, info.netns_dev, info.netns_ino) if info.ifindex else None
+        if self.mode == "json":
+            return Record(self._json(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta))
+        if self.mode == "plain":
+            return Record(None, self._plain(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta))
+        return Record(
+            None,
+            "",
+            {
                 "id": info.id,
-                "type": j["type"],
+                "type": tname if tname is not None else info.type,
                 "name": name,
                 "tag": tag,
                 "gpl": "yes" if info.gpl_compatible else "no",
@@ -187,9 +132,88 @@ class Shower:
                 "memlock": memlock or "",
                 "map_ids": ",".join(map(str, map_ids)),
                 "pids": ", ".join(f"{comm}({pid})" for pid, comm in refs or ()),
-            }
+            },
+        )
 
-        return Record(j, plain, row)
+    @staticmethod
+    def _json(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta) -> dict:
+        j: dict = {"id": info.id, "type": tname if tname is not None else info.type}
+        if name:
+            j["name"] = name
+        j["tag"] = tag
+        j["gpl_compatible"] = bool(info.gpl_compatible)
+        if info.run_time_ns:
+            j["run_time_ns"] = info.run_time_ns
+            j["run_cnt"] = info.run_cnt
+        if info.recursion_misses:
+            j["recursion_misses"] = info.recursion_misses
+        if info.ifindex:
+            dev = {"ifindex": info.ifindex, "ns_dev": info.netns_dev, "ns_inode": info.netns_ino}
+            if devname:
+                dev["ifname"] = devname
+            j["dev"] = dev
+        if secs is not None:
+            j["loaded_at"] = RawJson(str(secs))
+            j["uid"] = info.created_by_uid
+        j["bytes_xlated"] = info.xlated_prog_len
+        if info.jited_prog_len:
+            j["jited"] = True
+            j["bytes_jited"] = info.jited_prog_len
+        else:
+            j["jited"] = False
+        if memlock is not None:
+            j["bytes_memlock"] = _atoll(memlock)
+        if map_ids:
+            j["map_ids"] = list(map_ids)
+        if info.btf_id:
+            j["btf_id"] = info.btf_id
+        if pins is not None:
+            j["pinned"] = list(pins)
+        if refs:
+            j["pids"] = [{"pid": pid, "comm": comm} for pid, comm in refs]
+        if meta:
+            j["metadata"] = {k: v for k, v, _ in meta}
+        return j
+
+    @staticmethod
+    def _plain(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta) -> str:
+        out = [f"{info.id}: ", f"{tname}  " if tname is not None else f"type {info.type}  "]
+        if name:
+            out.append(f"name {name}  ")
+        out.append(f"tag {tag}")
+        if info.ifindex:
+            out.append(
+                "  offloaded_to "
+                + (devname or f"ifindex {info.ifindex} ns_dev {info.netns_dev} ns_ino {info.netns_ino}")
+            )
+        if info.gpl_compatible:
+            out.append("  gpl")
+        if info.run_time_ns:
+            out.append(f" run_time_ns {info.run_time_ns} run_cnt {info.run_cnt}")
+        if info.recursion_misses:
+            out.append(f" recursion_misses {info.recursion_misses}")
+        out.append("\n")
+        if secs is not None:
+            out.append(f"\tloaded_at {_Clock.plain(secs)}  uid {info.created_by_uid}\n")
+        out.append(f"\txlated {info.xlated_prog_len}B")
+        out.append(f"  jited {info.jited_prog_len}B" if info.jited_prog_len else "  not jited")
+        if memlock is not None:
+            out.append(f"  memlock {memlock}B")
+        if map_ids:
+            out.append("  map_ids " + ",".join(map(str, map_ids)))
+        for p in pins or ():
+            out.append(f"\n\tpinned {p}")
+        if info.btf_id:
+            out.append(f"\n\tbtf_id {info.btf_id}")
+        if refs:
+            out.append("\n\tpids " + ", ".join(f"{comm}({pid})" for pid, comm in refs))
+        out.append("\n")
+        if meta:
+            out.append("\tmetadata:")
+            for key, _, text in meta:
+                out.append(f"\n\t\t{key} = {text}")
+            out.append("\n")
+        return "".join(out)
 
 
 def _atoll(text: str) -> int:
@@ -214,20 +238,25 @@ def run(ctx: Context, args: Args) -> int:
     shower = Shower(ctx)
     em = ctx.emitter
     em.begin_list()
-    for prog_id in iter_prog_ids():
-        fd = open_prog(prog_id)
-        if fd is None:
-            continue
-        try:
+    if em.can_prerender:
+        ids = list(iter_prog_ids())
+        for texts in render_chunks(ids, shower.render_id, worker_count(len(ids))):
+            em.emit_rendered(texts)
+    else:
+        for prog_id in iter_prog_ids():
+            fd = open_prog(prog_id)
+            if fd is None:
+                continue
             try:
-                info = kinfo.prog_info(fd)
-            except OSError as e:
-                if e.errno == 2:  # unloaded between GET_FD_BY_ID and GET_INFO
-                    continue
-                raise BpftError(f"can't get prog info: {e.strerror}") from None
-            em.record(shower._record(fd, info))
-        finally:
-            os.close(fd)
+                try:
+                    info = kinfo.prog_info(fd)
+                except OSError as e:
+                    if e.errno == 2:
+                        continue
+                    raise BpftError(f"can't get prog info: {e.strerror}") from None
+                em.record(shower._record(fd, info))
+            finally:
+                os.close(fd)
     em.end_list()
     return 0
 

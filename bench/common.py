@@ -1,0 +1,69 @@
+"""Shared helpers for the benchmarks: timing whole commands, loading throwaway programs.
+
+Benchmarks compare bpft with bpftool in the same run and report ratios, so
+machine speed cancels out. Wall time is measured over repeated runs of the
+whole command (fork + exec + work), taking the median.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BPFFS = Path("/sys/fs/bpf")
+
+
+def bpft_exe() -> list[str]:
+    exe = shutil.which("bpft")
+    return [exe] if exe else [sys.executable, "-m", "bpft"]
+
+
+def python_exe() -> str:
+    """The real interpreter (not a pyenv shim script), for the `python -c pass` floor."""
+    return os.path.realpath(sys.executable)
+
+
+def wall(cmd: list[str], runs: int = 15, warmup: int = 2) -> float:
+    """Median wall time of ``cmd`` in seconds (stdout discarded)."""
+    for _ in range(warmup):
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def load_socket_filters(count: int, pin_dir: Path, insns: bytes | None = None) -> list[Path]:
+    """Load ``count`` small socket filters, pin each under ``pin_dir``, close the fds."""
+    from bpft.kernel import syscall as sc
+
+    # r0 = 0; exit
+    code = insns or bytes.fromhex("b700000000000000" "9500000000000000")
+    pin_dir.mkdir(parents=True, exist_ok=True)
+    pins = []
+    for i in range(count):
+        fd = sc.prog_load_simple(1, code, name=f"bench_{i}")
+        try:
+            path = pin_dir / f"p{i}"
+            sc.obj_pin(fd, str(path))
+            pins.append(path)
+        finally:
+            os.close(fd)
+    return pins
+
+
+def remove_dir(pin_dir: Path) -> None:
+    shutil.rmtree(pin_dir, ignore_errors=True)
+
+
+def report(rows: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k.ljust(width)}  {v}")

@@ -1,0 +1,1 @@
+"""bpft-count: an example bpft plugin adding `bpft prog count`."""
