@@ -294,3 +294,64 @@ def test_show_does_not_import_heavy_modules():
     )
     proc = subprocess.run(["python3", "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parity
+def test_run_stats_shown_like_bpftool(bpffs_dir):
+    """With BPF stats on, run_time_ns and run_cnt appear, as bpftool prints them."""
+    from bpft.kernel import syscall as sc
+
+    code = bytes.fromhex("b700000000000000" "9500000000000000")
+    fd = sc.prog_load_simple(1, code, name="stats_prog")
+    stats = sc.enable_stats()
+    try:
+        data = sc.ctypes.create_string_buffer(64)
+        attr = sc.TestRunAttr(prog_fd=fd, data_size_in=64, data_in=sc.addr(data), repeat=50)
+        sc.prog_test_run(attr)
+        pin = bpffs_dir / "stats"
+        sc.obj_pin(fd, str(pin))
+        prog_id = prog_id_of(pin)
+        for flags in ([], ["-j"], ["-j", "-p"]):
+            same(flags, "prog", "show", "id", str(prog_id))
+        shown = json.loads(run_bpft("-j", "prog", "show", "id", str(prog_id)).stdout_text)
+        assert shown["run_cnt"] == 50 and shown["run_time_ns"] > 0
+    finally:
+        os.close(stats)
+        os.close(fd)
+
+
+def _info(**kw):
+    from bpft.kernel.info import ProgInfoRec
+
+    base = dict.fromkeys(ProgInfoRec._fields, 0)
+    base.update(tag=bytes.fromhex("005a3d2123620c8b"), name=b"")
+    base.update(kw)
+    return ProgInfoRec(**base)
+
+
+def test_rendering_of_fields_no_program_here_has():
+    """Unknown type, no name, not jited, recursion misses, an offload device not in our netns."""
+    from bpft_show.show import Shower
+
+    info = _info(id=7, type=99, run_time_ns=5, run_cnt=2, recursion_misses=3, ifindex=4, netns_dev=1, netns_ino=2,
+                 xlated_prog_len=16, gpl_compatible=0)
+    plain = Shower._plain(info, None, "", info.tag.hex(), None, None, None, (), None, None, None)
+    assert plain == (
+        "7: type 99  tag 005a3d2123620c8b  offloaded_to ifindex 4 ns_dev 1 ns_ino 2"
+        " run_time_ns 5 run_cnt 2 recursion_misses 3\n"
+        "\txlated 16B  not jited\n"
+    )
+    j = Shower._json(info, None, "", info.tag.hex(), None, None, None, (), None, None, None)
+    assert list(j) == ["id", "type", "tag", "gpl_compatible", "run_time_ns", "run_cnt", "recursion_misses", "dev",
+                       "bytes_xlated", "jited"]
+    assert j["type"] == 99 and j["jited"] is False
+    assert j["dev"] == {"ifindex": 4, "ns_dev": 1, "ns_inode": 2}
+
+
+def test_pinned_key_present_whenever_pins_were_walked():
+    """bpftool -f prints "pinned": [] for an unpinned program once any pin exists."""
+    from bpft_show.show import Shower
+
+    info = _info(id=8, type=6, xlated_prog_len=16, jited_prog_len=20, gpl_compatible=1)
+    j = Shower._json(info, "xdp", "x", info.tag.hex(), None, None, "4096", (), (), None, None)
+    assert j["pinned"] == [] and j["bytes_memlock"] == 4096

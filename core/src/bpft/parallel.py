@@ -15,7 +15,6 @@ pid tables, clocks). They never write to stdout/stderr and leave with
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
@@ -71,6 +70,8 @@ def render_chunks(items: Sequence[T], render: Callable[[T], str | None], workers
         if err is not None:
             raise BpftError(err, code)
         return
+    import pickle
+
     slices = _split(items, workers)
     children: list[tuple[int, int]] = []
     try:
