@@ -45,7 +45,7 @@ def load_socket_filters(count: int, pin_dir: Path, insns: bytes | None = None) -
     from bpft.kernel import syscall as sc
 
     # r0 = 0; exit
-    code = insns or bytes.fromhex("b700000000000000" "9500000000000000")
+    code = insns or bytes.fromhex("b7000000000000009500000000000000")
     pin_dir.mkdir(parents=True, exist_ok=True)
     pins = []
     for i in range(count):

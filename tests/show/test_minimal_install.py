@@ -9,7 +9,6 @@ import venv
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 
@@ -19,7 +18,16 @@ def minimal_venv(tmp_path_factory):
     venv.EnvBuilder(with_pip=True).create(path)
     py = path / "bin" / "python"
     proc = subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT / "core"), str(ROOT / "plugins" / "show")],
+        [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(ROOT / "core"),
+            str(ROOT / "plugins" / "show"),
+        ],
         capture_output=True,
         text=True,
         timeout=600,

@@ -6,11 +6,9 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import BPF_DIR, prog_id_of, run_bpft, run_bpftool
 
 FLAG_SETS = [[], ["-j"], ["-j", "-p"], ["-f"], ["-f", "-j"], ["-p", "-f"]]
@@ -82,7 +80,7 @@ def test_metadata_and_long_name(show_progs):
     names = {json.loads(run_bpft("-j", "prog", "show", "id", str(i)).stdout_text)["name"] for i in ids}
     assert names == {"show_xdp_with_a_long_program_name", "show_sock"}
     plain = run_bpft("prog", "show", "id", str(ids[0]), check=True).stdout_text
-    assert "\tmetadata:\n\t\tname = \"hello\"\n\t\tnum = -5\n" in plain
+    assert '\tmetadata:\n\t\tname = "hello"\n\t\tnum = -5\n' in plain
 
 
 @pytest.mark.parity
@@ -210,48 +208,41 @@ def test_without_privileges_gets_bpftool_error(flags):
         assert (proc.stdout, proc.stderr, proc.returncode) == (ref.stdout, ref.stderr, ref.returncode)
 
 
-@pytest.mark.kernel
-def test_programs_unloaded_while_listing(bpffs_dir):
-    """Programs vanish while bpft walks them: no crash, every line is whole."""
+def _pin_socket_filters(count: int, pin_dir: Path, prefix: str) -> list[Path]:
     from bpft.kernel import syscall as sc
 
-    code = bytes.fromhex("b700000000000000" "9500000000000000")
+    code = bytes.fromhex("b7000000000000009500000000000000")
     pins = []
-    for i in range(400):
-        fd = sc.prog_load_simple(1, code, name=f"vanish_{i}")
-        path = bpffs_dir / f"p{i}"
-        sc.obj_pin(fd, str(path))
-        os.close(fd)
-        pins.append(path)
-
-    def unload():
-        for p in pins:
-            p.unlink()
-
-    for flags in ([], ["-j"]):
-        t = threading.Thread(target=unload)
-        proc_holder = {}
-
-        def show():
-            proc_holder["p"] = run_bpft(*flags, "prog", "show")
-
-        s = threading.Thread(target=show)
-        s.start()
-        t.start()
-        t.join()
-        s.join()
-        proc = proc_holder["p"]
-        assert proc.returncode == 0, proc.stderr_text
-        assert "Traceback" not in proc.stderr_text
-        if flags:
-            json.loads(proc.stdout_text)
-        pins = []
-        for i in range(400):
-            fd = sc.prog_load_simple(1, code, name=f"vanish_{i}")
-            path = bpffs_dir / f"q{len(flags)}_{i}"
+    for i in range(count):
+        fd = sc.prog_load_simple(1, code, name=f"{prefix}{i}")
+        try:
+            path = pin_dir / f"{prefix}{i}"
             sc.obj_pin(fd, str(path))
-            os.close(fd)
             pins.append(path)
+        finally:
+            os.close(fd)
+    return pins
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("flags", [[], ["-j"]], ids=["plain", "json"])
+def test_programs_unloaded_while_listing(bpffs_dir, flags):
+    """Programs vanish while bpft walks them: no crash, whole records, valid JSON."""
+    from conftest import bpft_cmd
+
+    pins = _pin_socket_filters(600, bpffs_dir, "vanish_")
+    proc = subprocess.Popen([*bpft_cmd(), *flags, "prog", "show"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for pin in pins:
+        pin.unlink()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert b"Traceback" not in err and err == b""
+    if flags:
+        for obj in json.loads(out):
+            assert {"id", "type", "tag", "bytes_xlated"} <= set(obj)
+    else:
+        heads = [line for line in out.decode().splitlines() if not line.startswith("\t")]
+        assert all(": " in line and " tag " in line for line in heads)
 
 
 @pytest.mark.kernel
@@ -270,9 +261,15 @@ def test_table_output_has_a_row_per_program(show_progs):
 def test_pids_from_procfs(show_progs):
     """A process holding an fd on a program is listed as upstream bpftool lists it."""
     holder = subprocess.Popen(
-        ["python3", "-c", "import os,sys; from bpft.kernel import syscall as s;"
-         f" fd=s.obj_get({str(show_progs[0])!r}); sys.stdout.write('ok\\n'); sys.stdout.flush(); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            "python3",
+            "-c",
+            "import os,sys; from bpft.kernel import syscall as s;"
+            f" fd=s.obj_get({str(show_progs[0])!r}); sys.stdout.write('ok\\n'); sys.stdout.flush(); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline() == "ok\n"
@@ -301,7 +298,7 @@ def test_run_stats_shown_like_bpftool(bpffs_dir):
     """With BPF stats on, run_time_ns and run_cnt appear, as bpftool prints them."""
     from bpft.kernel import syscall as sc
 
-    code = bytes.fromhex("b700000000000000" "9500000000000000")
+    code = bytes.fromhex("b7000000000000009500000000000000")
     fd = sc.prog_load_simple(1, code, name="stats_prog")
     stats = sc.enable_stats()
     try:
@@ -333,8 +330,18 @@ def test_rendering_of_fields_no_program_here_has():
     """Unknown type, no name, not jited, recursion misses, an offload device not in our netns."""
     from bpft_show.show import Shower
 
-    info = _info(id=7, type=99, run_time_ns=5, run_cnt=2, recursion_misses=3, ifindex=4, netns_dev=1, netns_ino=2,
-                 xlated_prog_len=16, gpl_compatible=0)
+    info = _info(
+        id=7,
+        type=99,
+        run_time_ns=5,
+        run_cnt=2,
+        recursion_misses=3,
+        ifindex=4,
+        netns_dev=1,
+        netns_ino=2,
+        xlated_prog_len=16,
+        gpl_compatible=0,
+    )
     plain = Shower._plain(info, None, "", info.tag.hex(), None, None, None, (), None, None, None)
     assert plain == (
         "7: type 99  tag 005a3d2123620c8b  offloaded_to ifindex 4 ns_dev 1 ns_ino 2"
@@ -342,8 +349,18 @@ def test_rendering_of_fields_no_program_here_has():
         "\txlated 16B  not jited\n"
     )
     j = Shower._json(info, None, "", info.tag.hex(), None, None, None, (), None, None, None)
-    assert list(j) == ["id", "type", "tag", "gpl_compatible", "run_time_ns", "run_cnt", "recursion_misses", "dev",
-                       "bytes_xlated", "jited"]
+    assert list(j) == [
+        "id",
+        "type",
+        "tag",
+        "gpl_compatible",
+        "run_time_ns",
+        "run_cnt",
+        "recursion_misses",
+        "dev",
+        "bytes_xlated",
+        "jited",
+    ]
     assert j["type"] == 99 and j["jited"] is False
     assert j["dev"] == {"ifindex": 4, "ns_dev": 1, "ns_inode": 2}
 
@@ -355,3 +372,45 @@ def test_pinned_key_present_whenever_pins_were_walked():
     info = _info(id=8, type=6, xlated_prog_len=16, jited_prog_len=20, gpl_compatible=1)
     j = Shower._json(info, "xdp", "x", info.tag.hex(), None, None, "4096", (), (), None, None)
     assert j["pinned"] == [] and j["bytes_memlock"] == 4096
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("json_mode", [False, True])
+def test_vanishing_program_is_skipped_deterministically(bpffs_dir, monkeypatch, json_mode):
+    """One program disappears between GET_NEXT_ID and GET_FD_BY_ID, another before GET_INFO."""
+    import errno
+    import io
+
+    import bpft_show.show as show
+    from bpft.api import Context, Options
+    from bpft.grammar import Args
+    from bpft.output import JsonEmitter, PlainEmitter
+    from bpft.plugins import Registry
+
+    pins = _pin_socket_filters(3, bpffs_dir, "gone_")
+    ids = [prog_id_of(p) for p in pins]
+    real_open, real_info = show.open_prog, show.kinfo.prog_info
+
+    def fake_open(prog_id):
+        return None if prog_id == ids[0] else real_open(prog_id)  # unloaded before we could open it
+
+    def fake_info(fd):
+        info = real_info(fd)
+        if info.id == ids[1]:  # unloaded between GET_FD_BY_ID and GET_INFO
+            raise OSError(errno.ENOENT, "No such file or directory")
+        return info
+
+    monkeypatch.setattr(show, "open_prog", fake_open)
+    monkeypatch.setattr(show.kinfo, "prog_info", fake_info)
+    out = io.StringIO()
+    em = JsonEmitter(out=out) if json_mode else PlainEmitter(out=out)
+    ctx = Context(Options(json=json_mode), em, Registry())
+    assert show.run(ctx, Args([])) == 0
+    em.close()
+    text = out.getvalue()
+    listed = (
+        [p["id"] for p in json.loads(text)]
+        if json_mode
+        else [int(line.split(":")[0]) for line in text.splitlines() if not line.startswith("\t")]
+    )
+    assert ids[0] not in listed and ids[1] not in listed and ids[2] in listed

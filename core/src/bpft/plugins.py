@@ -41,7 +41,20 @@ KNOWN_VERBS: dict[str, str] = {
     "run": "bpft-run",
     "profile": "bpft-profile",
 }
-KNOWN_VERB_ORDER = ("show", "list", "help", "dump", "pin", "load", "loadall", "attach", "detach", "tracelog", "run", "profile")
+KNOWN_VERB_ORDER = (
+    "show",
+    "list",
+    "help",
+    "dump",
+    "pin",
+    "load",
+    "loadall",
+    "attach",
+    "detach",
+    "tracelog",
+    "run",
+    "profile",
+)
 
 
 def _parse_entry_points(text: str, group: str) -> Iterator[tuple[str, str]]:
@@ -160,4 +173,3 @@ class Registry:
     def distributions(self) -> list[tuple[str, str]]:
         """(plugin name, module) of every registered plugin."""
         return [(name, getattr(p, "__name__", repr(p))) for name, p in self.pm.list_name_plugin()]
-

@@ -26,7 +26,7 @@ def test_counts_a_program_we_load():
     from bpft.kernel import syscall
 
     before = json.loads(bpft("-j", "prog", "count", "type", "socket_filter").stdout)["socket_filter"]
-    fd = syscall.prog_load_simple(1, bytes.fromhex("b700000000000000" "9500000000000000"), name="count_me")
+    fd = syscall.prog_load_simple(1, bytes.fromhex("b7000000000000009500000000000000"), name="count_me")
     try:
         after = json.loads(bpft("-j", "prog", "count", "type", "socket_filter").stdout)["socket_filter"]
         assert after == before + 1

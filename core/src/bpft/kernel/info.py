@@ -166,7 +166,9 @@ def prog_map_ids(fd: int, count: int) -> list[int]:
     return list(ids[: min(count, info.nr_map_ids)])
 
 
-def prog_arrays(fd: int, base: ProgInfo | ProgInfoRec, *, xlated: bool = False, jited: bool = False, maps: bool = False) -> ProgArrays:
+def prog_arrays(
+    fd: int, base: ProgInfo | ProgInfoRec, *, xlated: bool = False, jited: bool = False, maps: bool = False
+) -> ProgArrays:
     """Fetch instruction images and their side tables in one second call.
 
     ``base`` is the info from a first call (it gives the sizes). Func and line

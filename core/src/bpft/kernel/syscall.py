@@ -473,7 +473,10 @@ def btf_load(data: bytes, log_size: int = 0, log_level: int = 1) -> int:
 
 
 def prog_attach(prog_fd: int, target_fd: int, attach_type: int, flags: int = 0) -> None:
-    bpf(PROG_ATTACH, _AttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type, attach_flags=flags))
+    bpf(
+        PROG_ATTACH,
+        _AttachAttr(target_fd=target_fd, attach_bpf_fd=prog_fd, attach_type=attach_type, attach_flags=flags),
+    )
 
 
 def prog_detach(prog_fd: int, target_fd: int, attach_type: int) -> None:

@@ -61,7 +61,9 @@ def prog_metadata(fd: int, map_ids: list[int]) -> list[tuple[str, object, str]] 
             if not name.startswith(PREFIX):
                 continue
             data = value[offset:]
-            out.append((name[len(PREFIX) :], btfmod.dump_json(btf, type_id, data), btfmod.dump_plain(btf, type_id, data)))
+            out.append(
+                (name[len(PREFIX) :], btfmod.dump_json(btf, type_id, data), btfmod.dump_plain(btf, type_id, data))
+            )
         return out or None
     except (OSError, ValueError):
         return None
