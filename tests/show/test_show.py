@@ -71,6 +71,18 @@ def test_show_each_program_every_form(show_progs):
 
 
 @pytest.mark.parity
+def test_metadata_of_every_btf_kind(loaded):
+    """Structs with bitfields, enums, arrays, pointers, int128, unions: bpftool's dumper output."""
+    pin = loaded("show_meta_types.o") / "show_types"
+    prog_id = prog_id_of(pin)
+    for flags in FLAG_SETS:
+        same(flags, "prog", "show", "id", str(prog_id))
+    meta = json.loads(run_bpft("-j", "prog", "show", "id", str(prog_id)).stdout_text)["metadata"]
+    assert meta["flags"]["col"] == "BLUE" and meta["flags"]["b"] == "0x11"
+    assert meta["raw"] == [1, 97, 2, 0] and meta["ptr"] == 0 and meta["wide"] == "0x400000000000000005"
+
+
+@pytest.mark.parity
 def test_metadata_and_long_name(show_progs):
     ids = [prog_id_of(p) for p in show_progs]
     for prog_id in ids:
