@@ -53,18 +53,19 @@ def show_progs(loaded):
 
 
 @pytest.mark.parity
-def test_show_each_program_every_form(show_progs):
-    for pin in show_progs:
+@pytest.mark.parametrize("obj", ["show_meta.o", "show_prog_types.o"])
+def test_show_each_program_every_form(loaded, obj):
+    """Every program type here (xdp, tc, socket, cgroup_skb, sk_msg, sk_skb, flow_dissector,
+    tracepoint, raw_tp, tp_btf, kprobe, perf_event), by each handle, in each output form."""
+    pins = sorted(loaded(obj).iterdir())
+    assert len(pins) == {"show_meta.o": 2, "show_prog_types.o": 12}[obj]
+    for pin in pins:
         prog_id = prog_id_of(pin)
         info = json.loads(run_bpftool("-j", "prog", "show", "id", str(prog_id), check=True).stdout_text)
-        handles = [
-            ["id", str(prog_id)],
-            ["tag", info["tag"]],
-            ["name", info["name"]],
-            ["pinned", str(pin)],
-        ]
-        for handle in handles:
-            for flags in FLAG_SETS:
+        for flags in FLAG_SETS:
+            same(flags, "prog", "show", "id", str(prog_id))
+        for handle in (["tag", info["tag"]], ["name", info["name"]], ["pinned", str(pin)]):
+            for flags in ([], ["-j"], ["-f", "-p"]):
                 same(flags, "prog", "show", *handle)
         same([], "prog", "list", "id", str(prog_id))
         same([], "p", "s", "i", str(prog_id))
