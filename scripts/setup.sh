@@ -12,6 +12,9 @@ for plugin in "$root"/plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && args+=(-e "$plugin")
 done
 "$py" -m pip install -q --disable-pip-version-check "${args[@]}"
+# editable installs are not byte-compiled by pip; compile once so start-up does
+# not recompile every module on every run (PYTHONDONTWRITEBYTECODE is common)
+"$py" -m compileall -q "$root/core/src" "$root"/plugins/*/src >/dev/null
 
 if [ "${1:-}" = "--test" ]; then
   # the example third-party plugin is installed too: its tests use it as a user would

@@ -12,16 +12,14 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .grammar import Args, OptionSpec
     from .output import Emitter
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """A verb of an object, e.g. ``prog dump``.
 
     ``handler`` is ``"module:function"`` (imported only when the verb runs, so
@@ -49,8 +47,7 @@ class Command:
         return getattr(importlib.import_module(module), func)
 
 
-@dataclass(frozen=True)
-class HelpLine:
+class HelpLine(NamedTuple):
     """A grammar line of an object's help (``TYPE := {...}``), in ``rank`` order.
 
     Core's: MAP 10, PROG 20, OPTIONS 1000. bpft-load: TYPE 30, ATTACH_TYPE 40.
@@ -62,8 +59,7 @@ class HelpLine:
     rank: int = 500
 
 
-@dataclass(frozen=True)
-class HandleKind:
+class HandleKind(NamedTuple):
     """A way to name programs: ``id ID``, ``pinned FILE``, ``tag TAG``, ``name NAME``.
 
     ``resolve(ctx, value)`` returns a list of open program fds (empty if
@@ -78,8 +74,7 @@ class HandleKind:
     rank: int = 1000
 
 
-@dataclass(frozen=True)
-class OutputFormat:
+class OutputFormat(NamedTuple):
     """An output format selected by global options.
 
     ``options`` are getopt specs whose ``dest`` is ``format:<name>``;
@@ -92,33 +87,39 @@ class OutputFormat:
     make: Callable[[Options], Emitter]
 
 
-@dataclass
 class Options:
     """Global options as parsed (bpftool's globals)."""
 
-    json: bool = False
-    pretty: bool = False
-    debug: bool = False
-    bpffs: bool = False
-    mapcompat: bool = False
-    nomount: bool = False
-    use_loader: bool = False
-    legacy: bool = False
-    base_btf: str | None = None
-    format: str = "plain"
+    __slots__ = ("json", "pretty", "debug", "bpffs", "mapcompat", "nomount", "use_loader", "legacy", "base_btf", "format")
+
+    def __init__(self, **values: Any):
+        self.json = self.pretty = self.debug = self.bpffs = self.mapcompat = False
+        self.nomount = self.use_loader = self.legacy = False
+        self.base_btf: str | None = None
+        self.format = "plain"
+        for key, value in values.items():
+            setattr(self, key, value)
 
 
-@dataclass
 class Context:
     """Everything a verb needs besides its words."""
 
-    options: Options
-    emitter: Emitter
-    plugins: Any  # bpft.plugins.Registry
-    bin_name: str = "bpft"
-    object_word: str = "prog"
-    verb_word: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self,
+        options: Options,
+        emitter: Emitter,
+        plugins: Any,  # bpft.plugins.Registry
+        bin_name: str = "bpft",
+        object_word: str = "prog",
+        verb_word: str = "",
+    ):
+        self.options = options
+        self.emitter = emitter
+        self.plugins = plugins
+        self.bin_name = bin_name
+        self.object_word = object_word
+        self.verb_word = verb_word
+        self.extra: dict[str, Any] = {}
 
     @property
     def json(self) -> bool:

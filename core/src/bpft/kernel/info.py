@@ -14,7 +14,6 @@ import ctypes
 import os
 import struct
 from collections import namedtuple
-from dataclasses import dataclass, field
 
 from . import syscall as sc
 
@@ -141,19 +140,19 @@ def tag_hex(info: ProgInfo | ProgInfoRec) -> str:
     return bytes(info.tag).hex()
 
 
-@dataclass
 class ProgArrays:
     """The variable-length parts of a program's info, as raw bytes / lists."""
 
-    info: ProgInfo
-    map_ids: list[int] = field(default_factory=list)
-    xlated: bytes = b""
-    jited: bytes = b""
-    jited_ksyms: list[int] = field(default_factory=list)
-    jited_func_lens: list[int] = field(default_factory=list)
-    func_info: bytes = b""
-    line_info: bytes = b""
-    jited_line_info: bytes = b""
+    def __init__(self, info: ProgInfo):
+        self.info = info
+        self.map_ids: list[int] = []
+        self.xlated = b""
+        self.jited = b""
+        self.jited_ksyms: list[int] = []
+        self.jited_func_lens: list[int] = []
+        self.func_info = b""
+        self.line_info = b""
+        self.jited_line_info = b""
 
 
 def prog_map_ids(fd: int, count: int) -> list[int]:

@@ -13,7 +13,6 @@ bpftool's order, and whose plain text is bpftool's layout:
 from __future__ import annotations
 
 import os
-import socket
 import time
 
 from bpft.api import Context
@@ -56,6 +55,8 @@ class _Dev:
             return None
         if st.st_dev != ns_dev or st.st_ino != ns_ino:
             return None
+        import socket
+
         try:
             return socket.if_indextoname(ifindex)
         except OSError:
