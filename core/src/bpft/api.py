@@ -90,7 +90,18 @@ class OutputFormat(NamedTuple):
 class Options:
     """Global options as parsed (bpftool's globals)."""
 
-    __slots__ = ("json", "pretty", "debug", "bpffs", "mapcompat", "nomount", "use_loader", "legacy", "base_btf", "format")
+    __slots__ = (
+        "json",
+        "pretty",
+        "debug",
+        "bpffs",
+        "mapcompat",
+        "nomount",
+        "use_loader",
+        "legacy",
+        "base_btf",
+        "format",
+    )
 
     def __init__(self, **values: Any):
         self.json = self.pretty = self.debug = self.bpffs = self.mapcompat = False

@@ -43,20 +43,27 @@ def json_quote(text: str) -> str:
     return "".join(out)
 
 
-_KEYS: dict[tuple[str, bool], str] = {}
+_KEYS: dict[str, str] = {}  # compact '"key":' texts
 
 
 def _scalar(v: Any) -> str | None:
-    if isinstance(v, str):
-        return v if isinstance(v, RawJson) else json_quote(v)
-    if v is True:
-        return "true"
-    if v is False:
-        return "false"
+    t = type(v)
+    if t is int:
+        return str(v)
+    if t is str:
+        return json_quote(v)
+    if t is bool:
+        return "true" if v else "false"
+    if t is RawJson:
+        return v
     if v is None:
         return "null"
+    if isinstance(v, str):
+        return v if isinstance(v, RawJson) else json_quote(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, int):
-        return str(v)
+        return str(int(v))
     if isinstance(v, float):
         return f"{v:g}"
     return None
@@ -75,12 +82,15 @@ def _render(v: Any, depth: int, pretty: bool) -> str:
     if isinstance(v, dict):
         if not v:
             return "{}"
-        lead = ("\n" + "    " * inner) if pretty else ""
+        lead = "\n" + "    " * inner
         out = []
         for k, x in v.items():
-            key = _KEYS.get((k, pretty))
-            if key is None:
-                key = _KEYS[(k, pretty)] = lead + json_quote(k) + (": " if pretty else ":")
+            if pretty:
+                key = lead + json_quote(k) + ": "
+            else:
+                key = _KEYS.get(k)
+                if key is None:
+                    key = _KEYS[k] = json_quote(k) + ":"
             xs = _scalar(x)
             out.append(key + (xs if xs is not None else _render(x, inner, pretty)))
         return "{" + ",".join(out) + (("\n" + "    " * depth) if pretty else "") + "}"

@@ -15,7 +15,7 @@ pid tables, clocks). They never write to stdout/stderr and leave with
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from .errors import BpftError
@@ -46,7 +46,7 @@ def _split(items: Sequence[T], n: int) -> list[Sequence[T]]:
     return out
 
 
-def _render_slice(render: Callable[[T], str | None], items: Sequence[T]) -> tuple[list[str], str | None, int]:
+def render_items(render: Callable[[T], str | None], items: Iterable[T]) -> tuple[list[str], str | None, int]:
     texts: list[str] = []
     try:
         for item in items:
@@ -64,35 +64,39 @@ def render_chunks(items: Sequence[T], render: Callable[[T], str | None], workers
     A BpftError raised by ``render`` ends the listing: the texts rendered
     before it are yielded, then the error is raised in the parent.
     """
-    if workers <= 1:
-        texts, err, code = _render_slice(render, items)
-        yield texts
-        if err is not None:
-            raise BpftError(err, code)
-        return
-    import pickle
+    slices = _split(items, max(1, workers))
+    yield from render_partitions([lambda part=part: render_items(render, part) for part in slices])
 
-    slices = _split(items, workers)
+
+def render_partitions(parts: Sequence[Callable[[], tuple[list[str], str | None, int]]]) -> Iterator[list[str]]:
+    """Run each partition's renderer (the first here, the others in forked workers); yield texts in order.
+
+    A renderer returns ``(texts, error message or None, exit code)``; after an
+    error the listing stops and the error is raised here.
+    """
     children: list[tuple[int, int]] = []
     try:
-        for part in slices[1:]:
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # worker
-                status = 0
-                try:
-                    os.close(r)
-                    data = pickle.dumps(_render_slice(render, part), protocol=pickle.HIGHEST_PROTOCOL)
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(w, view) :]
-                except BaseException:
-                    status = 1
-                finally:
-                    os._exit(status)
-            os.close(w)
-            children.append((pid, r))
-        texts, err, code = _render_slice(render, slices[0])
+        if len(parts) > 1:
+            import pickle
+
+            for part in parts[1:]:
+                r, w = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # worker
+                    status = 0
+                    try:
+                        os.close(r)
+                        data = pickle.dumps(part(), protocol=pickle.HIGHEST_PROTOCOL)
+                        view = memoryview(data)
+                        while view:
+                            view = view[os.write(w, view) :]
+                    except BaseException:
+                        status = 1
+                    finally:
+                        os._exit(status)
+                os.close(w)
+                children.append((pid, r))
+        texts, err, code = parts[0]()
         yield texts
         if err is not None:
             raise BpftError(err, code)

@@ -19,19 +19,57 @@ from .kernel import syscall as sc
 MAX_PROG_FULL_NAME = 128
 
 
-def iter_prog_ids() -> Iterator[int]:
-    """Every program id, ascending. Raises bpftool's message if the walk fails."""
-    prog_id = 0
+def iter_prog_ids(start: int = 0, stop: int | None = None) -> Iterator[int]:
+    """Program ids after ``start`` up to ``stop`` (inclusive), ascending.
+
+    Raises bpftool's message if the walk fails.
+    """
+    prog_id = start
     while True:
         try:
             nxt = sc.prog_get_next_id(prog_id)
         except OSError as e:
             hint = " -- kernel too old?" if e.errno == errno.EINVAL else ""
             raise BpftError(f"can't get next program: {e.strerror}{hint}") from None
-        if nxt is None:
+        if nxt is None or (stop is not None and nxt > stop):
             return
         prog_id = nxt
         yield prog_id
+
+
+def last_prog_id(known: int) -> int:
+    """The highest program id, by bisecting GET_NEXT_ID above ``known`` (an id that exists)."""
+    lo, hi = known, 0x7FFFFFFF  # lo exists (or is our floor); nothing is above hi
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            above = sc.prog_get_next_id(mid - 1)
+        except OSError:
+            above = None
+        if above is not None:
+            lo = max(mid, above)
+        else:
+            hi = mid - 1
+    return lo
+
+
+def id_partitions(workers: int, min_span: int) -> list[tuple[int, int]]:
+    """The program id space split into ``workers`` ranges of equal width.
+
+    Long listings are rendered by several workers, each walking its own range
+    of ids, so nobody walks the whole id space first. ``(start, stop)`` means
+    ids with ``start < id <= stop``. When the ids span fewer than
+    ``min_span`` values, one range covers them all.
+    """
+    first = next(iter_prog_ids(), None)
+    if first is None:
+        return [(0, 0)]
+    last = last_prog_id(first)
+    span = last - first + 1
+    if workers <= 1 or span < min_span:
+        return [(0, last)]
+    bounds = [first - 1 + span * i // workers for i in range(workers + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(workers)]
 
 
 def open_prog(prog_id: int) -> int | None:

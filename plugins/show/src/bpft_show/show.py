@@ -21,8 +21,8 @@ from bpft.grammar import Args
 from bpft.kernel import fs, uapi
 from bpft.kernel import info as kinfo
 from bpft.output import RawJson, Record
-from bpft.parallel import render_chunks, worker_count
-from bpft.progs import full_name, iter_prog_ids, open_prog, pinned_paths
+from bpft.parallel import MIN_ITEMS, render_items, render_partitions, worker_count
+from bpft.progs import full_name, id_partitions, iter_prog_ids, open_prog, pinned_paths
 
 from .metadata import prog_metadata
 
@@ -240,8 +240,14 @@ def run(ctx: Context, args: Args) -> int:
     em = ctx.emitter
     em.begin_list()
     if em.can_prerender:
-        ids = list(iter_prog_ids())
-        for texts in render_chunks(ids, shower.render_id, worker_count(len(ids))):
+        # Long listings: the id space is split into ranges of equal width; the
+        # parent renders the first, forked workers the others (bpft.parallel).
+        ranges = id_partitions(worker_count(2 * MIN_ITEMS), 2 * MIN_ITEMS)
+
+        def part(start: int, stop: int):
+            return lambda: render_items(shower.render_id, iter_prog_ids(start, stop))
+
+        for texts in render_partitions([part(*r) for r in ranges]):
             em.emit_rendered(texts)
     else:
         for prog_id in iter_prog_ids():
