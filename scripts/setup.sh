@@ -18,7 +18,7 @@ done
 
 if [ "${1:-}" = "--test" ]; then
   # the example third-party plugin is installed too: its tests use it as a user would
-  "$py" -m pip install -q --disable-pip-version-check pytest hypothesis "$root/examples/bpft-count"
+  "$py" -m pip install -q --disable-pip-version-check pytest hypothesis pyelftools "$root/examples/bpft-count"
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     need=()
     command -v bpftool >/dev/null || need+=(bpftool)
