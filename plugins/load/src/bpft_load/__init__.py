@@ -1,0 +1,1 @@
+"""bpft-load: a pure-Python ELF loader for ``bpft prog load / loadall`` (and pin/attach/detach)."""
