@@ -19,8 +19,16 @@ BPFFS = Path("/sys/fs/bpf")
 
 
 def bpft_exe() -> list[str]:
-    exe = shutil.which("bpft")
-    return [exe] if exe else [sys.executable, "-m", "bpft"]
+    """The ``bpft`` console script beside the real interpreter.
+
+    Not ``which bpft``: under pyenv that is a shell shim that costs more than
+    bpft's own start-up.
+    """
+    exe = os.path.join(os.path.dirname(os.path.realpath(sys.executable)), "bpft")
+    if os.access(exe, os.X_OK):
+        return [exe]
+    found = shutil.which("bpft")
+    return [found] if found else [python_exe(), "-m", "bpft"]
 
 
 def python_exe() -> str:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import EXIT_EINVAL, BpftError, UsageError
 
@@ -126,8 +126,7 @@ class Args:
 # --- global options -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OptionSpec:
+class OptionSpec(NamedTuple):
     """A global option: its short letter (or ''), long name, and whether it takes a value."""
 
     short: str

@@ -102,6 +102,11 @@ def _render(v: Any, depth: int, pretty: bool) -> str:
     return json_quote(str(v))
 
 
+def render_json(v: Any) -> str:
+    """``v`` as compact JSON text, as bpftool's json_writer writes it."""
+    return _render(v, 0, False)
+
+
 class JsonWriter:
     """bpftool's streaming JSON writer (json_writer.c semantics), into a buffer."""
 

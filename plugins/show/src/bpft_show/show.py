@@ -20,7 +20,7 @@ from bpft.errors import BpftError, SilentFailure
 from bpft.grammar import Args
 from bpft.kernel import fs, uapi
 from bpft.kernel import info as kinfo
-from bpft.output import RawJson, Record
+from bpft.output import RawJson, Record, json_quote, render_json
 from bpft.parallel import MIN_ITEMS, render_items, render_partitions, worker_count
 from bpft.progs import full_name, id_partitions, iter_prog_ids, open_prog, pinned_paths
 
@@ -77,7 +77,10 @@ class Shower:
 
         self.refs = obj_refs("prog")
         self.clock = _Clock()
-        self.mode = "json" if ctx.emitter.is_json else ("plain" if ctx.emitter.can_prerender else "table")
+        if ctx.emitter.is_json:
+            self.mode = "json" if ctx.options.pretty else "compact"
+        else:
+            self.mode = "plain" if ctx.emitter.can_prerender else "table"
 
     def record(self, fd: int) -> Record:
         try:
@@ -113,6 +116,8 @@ class Shower:
         refs = self.refs.get(info.id)
         meta = prog_metadata(fd, map_ids) if map_ids else None
         devname = _Dev.name(info.ifindex, info.netns_dev, info.netns_ino) if info.ifindex else None
+        if self.mode == "compact":
+            return Record(self._json_compact(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta))
         if self.mode == "json":
             return Record(self._json(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta))
         if self.mode == "plain":
@@ -175,6 +180,35 @@ class Shower:
         if meta:
             j["metadata"] = {k: v for k, v, _ in meta}
         return j
+
+    @classmethod
+    def _json_compact(cls, info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta) -> RawJson:
+        """The same object as :meth:`_json`, as compact JSON text (the common ``-j`` case, built directly)."""
+        out = [f'{{"id":{info.id},"type":', f'"{tname}"' if tname is not None else str(info.type)]
+        if name:
+            out.append(',"name":' + json_quote(name))
+        out.append(f',"tag":"{tag}","gpl_compatible":' + ("true" if info.gpl_compatible else "false"))
+        if info.run_time_ns or info.recursion_misses or info.ifindex or pins or refs or meta:
+            # the rarer fields: let the general renderer place them
+            j = cls._json(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta)
+            return RawJson(render_json(j))
+        if secs is not None:
+            out.append(f',"loaded_at":{secs},"uid":{info.created_by_uid}')
+        out.append(f',"bytes_xlated":{info.xlated_prog_len}')
+        if info.jited_prog_len:
+            out.append(f',"jited":true,"bytes_jited":{info.jited_prog_len}')
+        else:
+            out.append(',"jited":false')
+        if memlock is not None:
+            out.append(f',"bytes_memlock":{_atoll(memlock)}')
+        if map_ids:
+            out.append(',"map_ids":[' + ",".join(map(str, map_ids)) + "]")
+        if info.btf_id:
+            out.append(f',"btf_id":{info.btf_id}')
+        if pins is not None:
+            out.append(',"pinned":[]')
+        out.append("}")
+        return RawJson("".join(out))
 
     @staticmethod
     def _plain(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta) -> str:
