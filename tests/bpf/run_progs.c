@@ -1,7 +1,8 @@
 /* Programs of every type `prog run` (BPF_PROG_TEST_RUN) can run here, each
  * doing something visible in its output: xdp, tc, socket filter, cgroup_skb,
  * flow_dissector, raw_tp (args from ctx_in), syscall (ctx read and written),
- * and a raw_tp that calls bpf_printk for the tracelog test. */
+ * a raw_tp that calls bpf_printk for the tracelog test, and a tracepoint
+ * program, which cannot be test-run. */
 #include <linux/bpf.h>
 #include <linux/types.h>
 #include <bpf/bpf_helpers.h>
@@ -69,5 +70,8 @@ SEC("syscall") int run_syscall(struct syscall_args *args)
 	args->calls++;
 	return args->sum;
 }
+
+/* a type BPF_PROG_TEST_RUN does not support (the kernel says ENOTSUPP) */
+SEC("tracepoint/syscalls/sys_enter_getppid") int run_tracepoint(void *ctx) { return 0; }
 
 char LICENSE[] SEC("license") = "GPL";
