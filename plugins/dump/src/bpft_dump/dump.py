@@ -1,0 +1,420 @@
+"""``bpft prog dump { xlated | jited } PROG [{ file FILE | opcodes | visual | linum }]``.
+
+bpftool's do_dump() / prog_dump(): fetch the image and its side tables
+(func_info, line_info, jited ksyms and lengths) in a second info call, then
+write the raw image to a file, the control-flow graph (xlated ``visual``),
+the disassembly of the JIT image (``jited``, capstone, imported only here) or
+of the translated instructions, plain or JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+
+from bpft.api import Context
+from bpft.errors import BpftError, SilentFailure, UsageError
+from bpft.grammar import Args, is_prefix
+from bpft.kernel import info as kinfo
+from bpft.kernel import uapi
+from bpft.output import json_quote
+
+from .disasm import Disasm
+from .linfo import ProgLinfo, linfo_json, linfo_plain
+
+
+def run(ctx: Context, args: Args) -> int:
+    word = args.current
+    if is_prefix(word, "jited"):
+        mode = "jited"
+    elif is_prefix(word, "xlated"):
+        mode = "xlated"
+    else:
+        raise BpftError(f"expected 'xlated' or 'jited', got: {'(null)' if word is None else word}")
+    args.next()
+    if len(args) < 2:
+        raise UsageError()
+    fds = ctx.prog_fds(args)
+    if not fds:
+        raise SilentFailure()
+    try:
+        filepath, opcodes, visual, linum = None, False, False, False
+        word = args.current
+        if is_prefix(word, "file"):
+            args.next()
+            if not args:
+                raise BpftError("expected file path")
+            if len(fds) > 1:
+                raise BpftError("several programs matched")
+            filepath = args.next()
+        elif is_prefix(word, "opcodes"):
+            opcodes = True
+            args.next()
+        elif is_prefix(word, "visual"):
+            if len(fds) > 1:
+                raise BpftError("several programs matched")
+            visual = True
+            args.next()
+        elif is_prefix(word, "linum"):
+            linum = True
+            args.next()
+        if args:
+            raise UsageError()
+        if mode == "xlated" and visual is False and filepath is None:
+            pass
+        dumper = Dumper(ctx, mode, filepath, opcodes, visual, linum)
+        dumper.run(fds)
+    finally:
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    return 0
+
+
+class Dumper:
+    def __init__(self, ctx: Context, mode: str, filepath, opcodes: bool, visual: bool, linum: bool):
+        self.ctx = ctx
+        self.mode = mode
+        self.filepath = filepath
+        self.opcodes = opcodes
+        self.visual = visual
+        self.linum = linum
+        self.json = ctx.json
+        self.out = ctx.emitter.out
+        self._ksyms = None
+
+    def ksyms(self):
+        from bpft.kernel import kallsyms
+
+        return kallsyms.load()
+
+    # -- plain/JSON plumbing
+    def write(self, text: str) -> None:
+        if self.json:
+            self.ctx.emitter.writer.parts.append(text)
+        else:
+            self.out.write(text)
+
+    def run(self, fds: list[int]) -> None:
+        many = len(fds) > 1
+        w = self.ctx.emitter.writer if self.json else None
+        if w is not None and many:
+            w.start_array()
+        for i, fd in enumerate(fds):
+            try:
+                base = kinfo.prog_info(fd)
+                arrays = kinfo.prog_arrays(fd, base, xlated=self.mode == "xlated", jited=self.mode == "jited")
+            except OSError as e:
+                raise BpftError(f"can't get prog info: {e.strerror}") from None
+            info = arrays.info
+            if many:
+                if w is not None:
+                    w.start_object()
+                    self.header_json(w, fd, info)
+                    w.name("insns")
+                else:
+                    self.out.write(self.header_plain(fd, info))
+            self.dump(info, arrays)
+            if many:
+                if w is not None:
+                    w.end_object()
+                elif i != len(fds) - 1:
+                    self.out.write("\n")
+        if w is not None and many:
+            w.end_array()
+
+    # -- headers (bpftool's print_prog_header_plain / _json)
+    @staticmethod
+    def _name(fd: int, info) -> str:
+        from bpft.progs import full_name
+
+        rec = kinfo.prog_info(fd)
+        return full_name(fd, rec)
+
+    def header_plain(self, fd: int, info) -> str:
+        tname = uapi.prog_type_name(info.type)
+        parts = [f"{info.id}: ", f"{tname}  " if tname else f"type {info.type}  "]
+        if info.name:
+            parts.append(f"name {self._name(fd, info)}  ")
+        parts.append("tag " + bytes(info.tag).hex())
+        if info.gpl_compatible:
+            parts.append("  gpl")
+        if info.run_time_ns:
+            parts.append(f" run_time_ns {info.run_time_ns} run_cnt {info.run_cnt}")
+        if info.recursion_misses:
+            parts.append(f" recursion_misses {info.recursion_misses}")
+        return "".join(parts) + "\n"
+
+    def header_json(self, w, fd: int, info) -> None:
+        tname = uapi.prog_type_name(info.type)
+        w.name("id")
+        w.raw(str(info.id))
+        w.name("type")
+        w.raw(json_quote(tname) if tname else str(info.type))
+        if info.name:
+            w.name("name")
+            w.raw(json_quote(self._name(fd, info)))
+        w.name("tag")
+        w.raw('"' + bytes(info.tag).hex() + '"')
+        w.name("gpl_compatible")
+        w.raw("true" if info.gpl_compatible else "false")
+        if info.run_time_ns:
+            w.name("run_time_ns")
+            w.raw(str(info.run_time_ns))
+            w.name("run_cnt")
+            w.raw(str(info.run_cnt))
+        if info.recursion_misses:
+            w.name("recursion_misses")
+            w.raw(str(info.recursion_misses))
+
+    # -- one program (bpftool's prog_dump)
+    def dump(self, info, arrays) -> None:
+        if self.mode == "jited":
+            image = arrays.jited
+            if not info.jited_prog_len or not image:
+                self.ctx.info("no instructions returned")
+                raise SilentFailure()
+        else:
+            image = arrays.xlated
+            if not info.xlated_prog_len or not image:
+                raise BpftError("error retrieving insn dump: kernel.kptr_restrict set?")
+        btf = None
+        if info.btf_id:
+            from bpft.btf import BTFError, load_kernel_btf
+
+            try:
+                btf = load_kernel_btf(info.btf_id)
+            except (OSError, BTFError):
+                raise BpftError("failed to get btf") from None
+        linfo = None
+        if info.nr_line_info:
+            linfo = ProgLinfo.new(info, arrays)
+            if linfo is None:
+                self.ctx.info("error in processing bpf_line_info.  continue without it.")
+        if self.filepath is not None:
+            self.write_file(image)
+            if self.json:
+                self.ctx.emitter.writer.raw("null")
+            return
+        if self.mode == "jited":
+            from .jited import dump_jited
+
+            dump_jited(self, info, arrays, image, btf, linfo)
+            return
+        if self.visual:
+            if self.json:
+                self.ctx.emitter.writer.raw("null")
+            else:
+                from .cfg import dump_cfg
+
+                dump_cfg(self.out, image, Disasm((), self.ksyms))
+            return
+        dis = Disasm(arrays.jited_ksyms, self.ksyms)
+        funcs = _func_records(arrays.func_info, info.func_info_rec_size) if btf is not None else []
+        if self.json:
+            w = self.ctx.emitter.writer
+            w.raw(xlated_json(image, dis, btf, funcs, linfo, self.opcodes, self.linum, w.depth, w.pretty))
+        else:
+            xlated_plain(self.out, image, dis, btf, funcs, linfo, self.opcodes, self.linum)
+
+    def write_file(self, image: bytes) -> None:
+        path = self.filepath
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as e:
+            raise BpftError(f"can't open file {path}: {e.strerror}") from None
+        try:
+            n = os.write(fd, image)
+        except OSError as e:
+            raise BpftError(f"error writing output file: {e.strerror}") from None
+        finally:
+            os.close(fd)
+        if n != len(image):
+            raise BpftError("error writing output file: short write")
+
+
+def _func_records(data: bytes, rec_size: int) -> list[tuple[int, int]]:
+    """(insn_off, type_id) of each bpf_func_info record."""
+    if not data or rec_size < 8:
+        return []
+    return [struct.unpack_from("<II", data, off) for off in range(0, len(data) - rec_size + 1, rec_size)]
+
+
+def _prefixes(image_len: int, btf, funcs, linfo, linum: bool, json: bool) -> dict[int, object]:
+    """What precedes instruction i: function headers and source lines (bpftool's order).
+
+    Func records are consumed in order, each when its insn_off comes up (a
+    record that never matches stalls the rest, as in bpftool).
+    """
+    from bpft.btf import type_signature
+
+    pre: dict[int, list] = {}
+    if btf is not None and funcs:
+        # bpftool's walk: the current record matches at most once, at its insn_off,
+        # and only instructions actually printed (not ld_imm64 second halves) count.
+        pre["funcs"] = funcs  # resolved in the loop helper below
+    return pre
+
+
+def _printed_slots(image: bytes) -> list[int]:
+    """Indexes of the slots bpftool prints (second halves of ld_imm64 are skipped)."""
+    out = []
+    skip = False
+    for i, (code,) in enumerate(struct.iter_unpack("<B7x", image)):
+        if skip:
+            skip = False
+            continue
+        out.append(i)
+        skip = code == 0x18
+    return out
+
+
+def _annotations(image: bytes, btf, funcs, linfo, linum: bool, json: bool) -> dict[int, object]:
+    """Per printed slot index: the header/source text (plain) or JSON key/values to put first."""
+    from bpft.btf import type_signature
+
+    if (btf is None or not funcs) and linfo is None:
+        return {}
+    ann: dict[int, list] = {}
+    slots = _printed_slots(image)
+    # func headers: bpftool advances through func records in order
+    if btf is not None and funcs:
+        k = 0
+        for i in slots:
+            if k >= len(funcs):
+                break
+            off, type_id = funcs[k]
+            if off == i:
+                sig = type_signature(btf, type_id)
+                if sig:
+                    ann.setdefault(i, []).append(("proto", sig))
+                k += 1
+    if linfo is not None:
+        by_off = linfo.by_insn_off()
+        for i in slots:
+            rec = by_off.get(i)
+            if rec is not None:
+                ann.setdefault(i, []).append(("linfo", rec))
+    out: dict[int, object] = {}
+    for i, items in ann.items():
+        if json:
+            pairs = []
+            for kind, v in items:
+                if kind == "proto":
+                    pairs.append(("proto", v))
+                else:
+                    pairs.extend(linfo_json(btf, v, linum))
+            out[i] = pairs
+        else:
+            text = []
+            for kind, v in items:
+                if kind == "proto":
+                    text.append(f"{v}:\n")
+                else:
+                    text.append(linfo_plain(btf, v, "; ", linum))
+            out[i] = "".join(text)
+    return out
+
+
+_CHUNK = 1 << 16
+
+
+def xlated_plain(out, image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, linum: bool) -> None:
+    """bpftool's dump_xlated_plain(), written in large chunks."""
+    ann = _annotations(image, btf, funcs, linfo, linum, json=False)
+    cache = dis.cache
+    parts: list[str] = []
+    append = parts.append
+    skip = False
+    n = len(image) // 8
+    for i, (raw,) in enumerate(struct.iter_unpack("<Q", memoryview(image)[: n * 8])):
+        if skip:
+            skip = False
+            continue
+        if ann:
+            a = ann.get(i)
+            if a is not None:
+                append(a)
+        t = cache.get(raw)
+        if t is None:
+            if raw & 0xFF == 0x18:
+                skip = True
+                nxt = int.from_bytes(image[i * 8 + 8 : i * 8 + 16], "little")
+                t = dis.raw_text(raw, nxt)
+            else:
+                t = dis.raw_text(raw)
+        append(f"{i:4d}: {t}\n")
+        if opcodes:
+            hx = image[i * 8 : i * 8 + 8].hex(" ")
+            if skip:
+                hx += " " + image[i * 8 + 8 : i * 8 + 16].hex(" ")
+            append(f"       {hx}\n")
+        if len(parts) >= _CHUNK:
+            out.write("".join(parts))
+            parts.clear()
+    out.write("".join(parts))
+
+
+def _hex_array(data: bytes) -> list:
+    from bpft.output import RawJson
+
+    return [RawJson(f'"0x{b:02x}"') for b in data]
+
+
+def xlated_json(image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, linum: bool, depth: int, pretty: bool) -> str:
+    """bpftool's dump_xlated_json() as text, for an array written at writer depth ``depth``."""
+    from bpft.output import RawJson, _render
+
+    ann = _annotations(image, btf, funcs, linfo, linum, json=True)
+    cache = dis.cache
+    if pretty:
+        lead = "\n" + "    " * (depth + 2)
+        close = "\n" + "    " * (depth + 1) + "}"
+        head = "{" + lead + '"disasm": "'
+        tail = '"' + close
+    else:
+        head = '{"disasm":"'
+        tail = '"}'
+    parts: list[str] = []
+    append = parts.append
+    skip = False
+    n = len(image) // 8
+    for i, (raw,) in enumerate(struct.iter_unpack("<Q", memoryview(image)[: n * 8])):
+        if skip:
+            skip = False
+            continue
+        t = cache.get(raw)
+        if t is None:
+            if raw & 0xFF == 0x18:
+                skip = True
+                nxt = int.from_bytes(image[i * 8 + 8 : i * 8 + 16], "little")
+                t = dis.raw_text(raw, nxt)
+            else:
+                t = dis.raw_text(raw)
+        a = ann.get(i) if ann else None
+        if a is None and not opcodes:
+            append(head + t + tail)
+            continue
+        obj: dict = {}
+        if a is not None:
+            for k, v in a:
+                obj[k] = v
+        obj["disasm"] = RawJson('"' + t + '"')
+        if opcodes:
+            slot = image[i * 8 : i * 8 + 8]
+            imm = image[i * 8 + 4 : i * 8 + 16] if skip else slot[4:8]
+            obj["opcodes"] = {
+                "code": RawJson(f'"0x{slot[0]:02x}"'),
+                "src_reg": RawJson(f'"0x{slot[1] >> 4:x}"'),
+                "dst_reg": RawJson(f'"0x{slot[1] & 0xF:x}"'),
+                "off": _hex_array(slot[2:4]),
+                "imm": _hex_array(imm),
+            }
+        append(_render(obj, depth + 1, pretty))
+    if not parts:
+        return "[]"
+    end = ("\n" + "    " * depth + "]") if pretty else "]"
+    return "[" + ",".join(parts) + end
