@@ -1,0 +1,244 @@
+"""Putting an opened object into the kernel: libbpf 1.1's bpf_object__load.
+
+Externs are resolved, the BTF is loaded, maps are created, each main program
+is linked and loaded (with func_info/line_info and the object's BTF), read-only
+data maps are bound to every program, prog arrays get their initial programs.
+On any failure everything created so far is closed (and auto-pinned maps unpinned).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from bpft.kernel import syscall as sc
+
+from .elfobj import Object, OpenError
+from .log import Log
+
+LOG_BUF_SIZE = (1 << 32) >> 8  # libbpf's BPF_LOG_BUF_SIZE (16 MiB)
+BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS = 1 << 4, 1 << 5
+PROG_BIND_MAP = 35
+
+
+class LoadError(Exception):
+    """bpf_object__load failed (the warning has been printed)."""
+
+
+class _BindAttr(ctypes.Structure):
+    _fields_ = [("prog_fd", ctypes.c_uint32), ("map_fd", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
+
+
+def close_object(obj: Object, unpin_maps: bool = True) -> None:
+    for p in obj.programs:
+        if p.fd >= 0:
+            os.close(p.fd)
+            p.fd = -1
+    for m in obj.maps:
+        if unpin_maps and m.pinned and not m.reused and m.pin_path:
+            try:
+                os.unlink(m.pin_path)
+            except OSError:
+                pass
+            m.pinned = False
+        if m.inner is not None and m.inner.fd >= 0:
+            os.close(m.inner.fd)
+            m.inner.fd = -1
+        if m.fd >= 0:
+            os.close(m.fd)
+            m.fd = -1
+    if obj.btf_fd >= 0:
+        os.close(obj.btf_fd)
+        obj.btf_fd = -1
+
+
+def load_object(obj: Object, log: Log, *, kernel_log_level: int = 0, ifindex: int = 0) -> None:
+    try:
+        _load(obj, log, kernel_log_level, ifindex)
+    except (OpenError, LoadError, OSError) as e:
+        close_object(obj)
+        if isinstance(e, OSError) and not isinstance(e, sc.BpfError):
+            log.warn(f"failed to load object '{obj.path}': {e.strerror or e}")
+        else:
+            log.warn(f"failed to load object '{obj.path}'")
+        raise LoadError() from None
+    except BaseException:
+        close_object(obj)
+        raise
+
+
+def _load(obj: Object, log: Log, kernel_log_level: int, ifindex: int) -> None:
+    from .externs import resolve_externs
+    from .link import link_program, relocate_data
+    from .maps import create_maps, init_prog_arrays
+
+    resolve_externs(obj, log)
+    _load_btf(obj, log)
+    create_maps(obj, log, ifindex)
+    linked = [link_program(obj, p, log) for p in obj.main_programs()]
+    _apply_core(obj, linked, log)
+    rodata = [m for m in obj.maps if m.kind == "rodata"]
+    for lk in linked:
+        relocate_data(obj, lk, log)
+    for lk in linked:
+        p = lk.prog
+        p.fd = _load_prog(obj, lk, log, kernel_log_level, ifindex)
+        for m in rodata:
+            try:
+                sc.bpf(PROG_BIND_MAP, _BindAttr(prog_fd=p.fd, map_fd=m.fd))
+            except sc.BpfError as e:
+                log.warn(f"prog '{p.name}': failed to bind map '{m.name}': {e.strerror}")
+    init_prog_arrays(obj, log)
+
+
+def _load_btf(obj: Object, log: Log) -> None:
+    if obj.btf is None:
+        return
+    raw = obj.btf.encode()
+    try:
+        obj.btf_fd = sc.btf_load(raw, log_size=LOG_BUF_SIZE if log.debug_on else 0)
+    except sc.BpfError as e:
+        try:
+            sc.btf_load(raw, log_size=1 << 20)
+        except sc.BpfError as e2:
+            e = e2
+        log.warn(f"Error loading .BTF into kernel: {-e.errno}. BTF is optional, ignoring.")
+        if e.log:
+            log.warn(f"-- BEGIN BTF LOAD LOG ---\n{e.log}\n-- END BTF LOAD LOG --")
+        obj.btf_fd = -1
+
+
+def _apply_core(obj: Object, linked, log: Log) -> None:
+    if not any(lk.core for lk in linked):
+        return
+    try:
+        from . import corerelo
+    except ImportError:
+        log.warn("CO-RE relocations are present but the relocation engine is not installed")
+        raise LoadError() from None
+    import struct
+
+    btf = obj.btf.btf
+    target = corerelo.kernel_target()
+    for lk in linked:
+        if not lk.core:
+            continue
+        relos = []
+        for off, raw in lk.core:
+            _o, type_id, access_off, kind = struct.unpack_from("<IIII", raw)
+            relos.append(corerelo.CoreRelo(off, type_id, obj.btf.str_at(access_off), kind))
+        try:
+            corerelo.apply_core_relos(lk.insns, relos, btf, target)
+        except corerelo.CoreReloError as e:
+            log.warn(f"prog '{lk.prog.name}': relo failed: {e}")
+            raise LoadError() from None
+
+
+def _load_prog(obj: Object, lk, log: Log, kernel_log_level: int, ifindex: int) -> int:
+    p = lk.prog
+    if p.prog_type == 0:
+        log.warn(f"prog '{p.name}': missing BPF prog type, check ELF section name '{p.sec_name}'")
+        raise LoadError()
+    insns = bytes(lk.insns)
+    ins = ctypes.create_string_buffer(insns, len(insns))
+    lic = ctypes.create_string_buffer(obj.license.encode())
+    attr = sc.ProgLoadAttr(
+        prog_type=p.prog_type,
+        insn_cnt=len(insns) // 8,
+        insns=ctypes.addressof(ins),
+        license=ctypes.addressof(lic),
+        kern_version=obj.kern_version,
+        prog_name=p.name.encode()[:15],
+        prog_ifindex=ifindex,
+        expected_attach_type=p.attach_type,
+    )
+    keep = [ins, lic]
+    flags = p.sec_def.flags if p.sec_def else 0
+    from . import sections as S
+
+    if flags & S.SLEEPABLE:
+        attr.prog_flags |= BPF_F_SLEEPABLE
+    if p.prog_type == 6 and flags & S.XDP_FRAGS:
+        attr.prog_flags |= BPF_F_XDP_HAS_FRAGS
+    if flags & S.ATTACH_BTF:
+        _, sl, target = p.sec_name.partition("/")
+        if not sl:
+            log.warn(f"prog '{p.name}': no BTF-based attach target is specified, use bpf_program__set_attach_target()")
+            raise LoadError()
+        attr.attach_btf_id = _attach_btf_id(p, target, log)
+    if obj.btf_fd >= 0:
+        attr.prog_btf_fd = obj.btf_fd
+        if lk.func_info:
+            fi = b"".join(lk.func_info)
+            fib = ctypes.create_string_buffer(fi, len(fi))
+            keep.append(fib)
+            attr.func_info_rec_size = obj.btf_ext.func_info.rec_size
+            attr.func_info = ctypes.addressof(fib)
+            attr.func_info_cnt = len(lk.func_info)
+        if lk.line_info:
+            li = b"".join(lk.line_info)
+            lib = ctypes.create_string_buffer(li, len(li))
+            keep.append(lib)
+            attr.line_info_rec_size = obj.btf_ext.line_info.rec_size
+            attr.line_info = ctypes.addressof(lib)
+            attr.line_info_cnt = len(lk.line_info)
+    level = kernel_log_level
+    while True:
+        try:
+            fd = sc.prog_load(attr, log_size=LOG_BUF_SIZE if level else 0, log_level=level)
+        except sc.BpfError as e:
+            if level == 0:
+                level = 1
+                continue
+            log.warn(f"prog '{p.name}': BPF program load failed: {e.strerror}")
+            if e.errno == errno.EPERM:
+                log.warn("permission error while running as root; try raising 'ulimit -l'? current value: unlimited")
+            if e.log:
+                log.warn(f"prog '{p.name}': -- BEGIN PROG LOAD LOG --\n{e.log}-- END PROG LOAD LOG --")
+            log.warn(f"prog '{p.name}': failed to load: {-e.errno}")
+            raise LoadError() from None
+        del keep
+        if kernel_log_level:
+            # libbpf prints the log of a successful load at debug level
+            pass
+        return fd
+
+
+def _attach_btf_id(p, target: str, log: Log) -> int:
+    from bpft import btf as B
+
+    from .vmlinux import find_kernel_type
+
+    prefix = {23: "btf_trace_", 28: "bpf_iter_", 44: "bpf_lsm_", 27: "bpf_lsm_"}.get(p.attach_type, "")
+    if p.prog_type == 28:  # freplace needs a target program
+        log.warn(f"prog '{p.name}': freplace programs need a target program, which bpft cannot set")
+        raise LoadError()
+    kind = B.TYPEDEF if p.attach_type == 23 else B.FUNC
+    from .vmlinux import _build_index
+    import bpft_load.vmlinux as V
+
+    if V._index is None or not any(k[1] == B.TYPEDEF for k in list(V._index)[:0]):
+        pass
+    tid = _find_attach(prefix + target, kind)
+    if not tid:
+        log.warn(f"prog '{p.name}': failed to find kernel BTF type ID of '{target}': -3")
+        raise LoadError()
+    return tid
+
+
+def _find_attach(name: str, kind: int) -> int:
+    from . import vmlinux as V
+
+    if kind == 12:
+        return V.find_kernel_type(name, 12)
+    global _typedefs
+    if _typedefs is None:
+        try:
+            _typedefs = V._build_index(kinds=(8,))
+        except (OSError, ValueError):
+            _typedefs = {}
+    return _typedefs.get((name, kind), 0)
+
+
+_typedefs = None

@@ -1,0 +1,527 @@
+"""Maps of an object: BTF-defined ``.maps``, global data sections, ``.kconfig``.
+
+``init_maps`` builds the definitions at open time (libbpf's
+bpf_object__init_maps); ``create_maps`` makes them in the kernel (reusing
+``map`` replacements and maps pinned by name), fills global data and freezes
+read-only sections, and fills map-in-map slots.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+
+from bpft import btf as B
+from bpft.kernel import syscall as sc
+
+from .elfobj import (
+    BPF_F_MMAPABLE,
+    BPF_F_RDONLY_PROG,
+    BPF_MAP_TYPE_ARRAY_OF_MAPS,
+    BPF_MAP_TYPE_HASH_OF_MAPS,
+    BPF_MAP_TYPE_PROG_ARRAY,
+    MAP_BSS,
+    MAP_DATA,
+    MAP_KCONFIG,
+    MAP_RODATA,
+    MAP_USER,
+    MapDef,
+    Object,
+    OpenError,
+)
+from .log import Log
+
+MAP_TYPE_RINGBUF = 27
+MAP_TYPE_PERF_EVENT_ARRAY = 4
+PIN_NONE, PIN_BY_NAME = 0, 1
+_NO_BTF_TYPES = {4, 8, 7, 12, 13, 14, 25, 16, 17, 15, 18, 22, 23}
+_KIND_NAMES = {
+    B.UNKN: "void", B.INT: "int", B.PTR: "ptr", B.ARRAY: "array", B.STRUCT: "struct", B.UNION: "union",
+    B.ENUM: "enum", B.FWD: "fwd", B.TYPEDEF: "typedef", B.VOLATILE: "volatile", B.CONST: "const",
+    B.RESTRICT: "restrict", B.FUNC: "func", B.FUNC_PROTO: "func_proto", B.VAR: "var", B.DATASEC: "datasec",
+    B.FLOAT: "float", B.DECL_TAG: "decl_tag", B.TYPE_TAG: "type_tag", B.ENUM64: "enum64",
+}
+
+
+def kind_str(btf: B.Btf, tid: int) -> str:
+    return _KIND_NAMES.get(btf.type(tid).kind if tid else B.UNKN, "unknown")
+
+
+def _skip_mods(btf: B.Btf, tid: int) -> int:
+    for _ in range(64):
+        if not tid:
+            return 0
+        t = btf.type(tid)
+        if t.kind not in B.MODIFIERS:
+            return tid
+        tid = t.size_or_type
+    raise B.BTFError("type chain too long")
+
+
+def page_size() -> int:
+    return os.sysconf("SC_PAGE_SIZE")
+
+
+def _adjust_ringbuf(sz: int) -> int:
+    ps = page_size()
+    if sz == 0:
+        return 0
+    if sz % ps == 0 and ((sz // ps) & (sz // ps - 1)) == 0:
+        return sz
+    mul = 1
+    while mul <= (1 << 32) // ps:
+        if mul * ps >= sz:
+            return mul * ps
+        mul <<= 1
+    return sz
+
+
+def _field_int(log: Log, map_name: str, btf: B.Btf, name: str, mtype: int) -> int:
+    t = btf.type(_skip_mods(btf, mtype)) if mtype else None
+    if t is None or t.kind != B.PTR:
+        log.warn(f"map '{map_name}': attr '{name}': expected PTR, got {kind_str(btf, _skip_mods(btf, mtype))}.")
+        raise OpenError()
+    arr_id = t.size_or_type
+    at = btf.type(arr_id) if arr_id else None
+    if at is None or at.kind != B.ARRAY:
+        log.warn(f"map '{map_name}': attr '{name}': type [{arr_id}] not found or not an array.")
+        raise OpenError()
+    return at.members[2]
+
+
+def parse_map_def(obj: Object, log: Log, map_name: str, def_id: int, strict: bool, m: MapDef, is_inner: bool) -> MapDef | None:
+    btf = obj.btf.btf
+    t = btf.type(def_id)
+    inner: MapDef | None = None
+    n = len(t.members)
+    for i, (name_off, mtype, _boff, _bsz) in enumerate(t.members):
+        name = btf.name(name_off)
+        if not name:
+            log.warn(f"map '{map_name}': invalid field #{i}.")
+            raise OpenError()
+        if name == "type":
+            m.type = _field_int(log, map_name, btf, name, mtype)
+            log.debug(f"map '{map_name}': found type = {m.type}.")
+        elif name == "max_entries":
+            m.max_entries = _field_int(log, map_name, btf, name, mtype)
+            log.debug(f"map '{map_name}': found max_entries = {m.max_entries}.")
+        elif name == "map_flags":
+            m.flags = _field_int(log, map_name, btf, name, mtype)
+            log.debug(f"map '{map_name}': found map_flags = 0x{m.flags:x}.")
+        elif name == "numa_node":
+            m.numa_node = _field_int(log, map_name, btf, name, mtype)
+            log.debug(f"map '{map_name}': found numa_node = {m.numa_node}.")
+        elif name in ("key_size", "value_size"):
+            sz = _field_int(log, map_name, btf, name, mtype)
+            cur = m.key_size if name == "key_size" else m.value_size
+            if cur and cur != sz:
+                log.warn(f"map '{map_name}': conflicting {name[:-5]} size {cur} != {sz}.")
+                raise OpenError()
+            if name == "key_size":
+                m.key_size = sz
+            else:
+                m.value_size = sz
+            log.debug(f"map '{map_name}': found {name} = {sz}.")
+        elif name in ("key", "value"):
+            what = name
+            pt = btf.type(mtype) if mtype else None
+            if pt is None:
+                log.warn(f"map '{map_name}': {what} type [{mtype}] not found.")
+                raise OpenError()
+            if pt.kind != B.PTR:
+                log.warn(f"map '{map_name}': {what} spec is not PTR: {kind_str(btf, mtype)}.")
+                raise OpenError()
+            try:
+                sz = btf.size(pt.size_or_type)
+            except B.BTFError:
+                log.warn(f"map '{map_name}': can't determine {what} size for type [{pt.size_or_type}]: -22.")
+                raise OpenError() from None
+            cur = m.key_size if what == "key" else m.value_size
+            if cur and cur != sz:
+                log.warn(f"map '{map_name}': conflicting {what} size {cur} != {sz}.")
+                raise OpenError()
+            log.debug(f"map '{map_name}': found {what} [{pt.size_or_type}], sz = {sz}.")
+            if what == "key":
+                m.key_size, m.key_type_id = sz, pt.size_or_type
+            else:
+                m.value_size, m.value_type_id = sz, pt.size_or_type
+        elif name == "values":
+            is_mim = m.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS)
+            is_pa = m.type == BPF_MAP_TYPE_PROG_ARRAY
+            desc = "map-in-map inner" if is_mim else "prog-array value"
+            if is_inner:
+                log.warn(f"map '{map_name}': multi-level inner maps not supported.")
+                raise OpenError()
+            if i != n - 1:
+                log.warn(f"map '{map_name}': '{name}' member should be last.")
+                raise OpenError()
+            if not is_mim and not is_pa:
+                log.warn(f"map '{map_name}': should be map-in-map or prog-array.")
+                raise OpenError()
+            if m.value_size and m.value_size != 4:
+                log.warn(f"map '{map_name}': conflicting value size {m.value_size} != 4.")
+                raise OpenError()
+            m.value_size = 4
+            at = btf.type(mtype) if mtype else None
+            if at is None:
+                log.warn(f"map '{map_name}': {desc} type [{mtype}] not found.")
+                raise OpenError()
+            if at.kind != B.ARRAY or at.members[2]:
+                log.warn(f"map '{map_name}': {desc} spec is not a zero-sized array.")
+                raise OpenError()
+            pid = _skip_mods(btf, at.members[0])
+            if not pid or btf.type(pid).kind != B.PTR:
+                log.warn(f"map '{map_name}': {desc} def is of unexpected kind {kind_str(btf, pid)}.")
+                raise OpenError()
+            tid = _skip_mods(btf, btf.type(pid).size_or_type)
+            if is_pa:
+                if not tid or btf.type(tid).kind != B.FUNC_PROTO:
+                    log.warn(f"map '{map_name}': prog-array value def is of unexpected kind {kind_str(btf, tid)}.")
+                    raise OpenError()
+                continue
+            if not tid or btf.type(tid).kind != B.STRUCT:
+                log.warn(f"map '{map_name}': map-in-map inner def is of unexpected kind {kind_str(btf, tid)}.")
+                raise OpenError()
+            inner = MapDef(f"{map_name}.inner")
+            parse_map_def(obj, log, f"{map_name}.inner", tid, strict, inner, True)
+            m.has_inner_def = True
+        elif name == "pinning":
+            if is_inner:
+                log.warn(f"map '{map_name}': inner def can't be pinned.")
+                raise OpenError()
+            val = _field_int(log, map_name, btf, name, mtype)
+            if val not in (PIN_NONE, PIN_BY_NAME):
+                log.warn(f"map '{map_name}': invalid pinning value {val}.")
+                raise OpenError()
+            m.pinning = val
+            log.debug(f"map '{map_name}': found pinning = {val}.")
+        elif name == "map_extra":
+            m.map_extra = _field_int(log, map_name, btf, name, mtype)
+            log.debug(f"map '{map_name}': found map_extra = 0x{m.map_extra:x}.")
+        else:
+            if strict:
+                log.warn(f"map '{map_name}': unknown field '{name}'.")
+                raise OpenError()
+            log.debug(f"map '{map_name}': ignoring unknown field '{name}'.")
+    if m.type == 0:
+        log.warn(f"map '{map_name}': map type isn't specified.")
+        raise OpenError()
+    if m.type == MAP_TYPE_RINGBUF:
+        m.max_entries = _adjust_ringbuf(m.max_entries)
+    return inner
+
+
+def internal_map_name(obj: Object, real_name: str) -> str:
+    sfx_len = max(7, len(real_name))
+    if sfx_len >= 16:
+        sfx_len = 15
+    if "." in real_name[1:]:
+        pfx_len = 0
+    else:
+        pfx_len = min(16 - sfx_len - 1, len(obj.name))
+    name = obj.name[:pfx_len] + real_name[:sfx_len]
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "_." else "_" for c in name)
+
+
+def _mmapable(obj: Object, m: MapDef) -> bool:
+    if not m.value_type_id or obj.btf is None:
+        return False
+    btf = obj.btf.btf
+    t = btf.type(m.value_type_id)
+    if t.kind != B.DATASEC:
+        return False
+    for vid, _off, _sz in t.members:
+        vt = btf.type(vid)
+        if vt.kind == B.VAR and vt.members != B.VAR_STATIC:
+            return True
+    return False
+
+
+def init_maps(obj: Object, log: Log, strict: bool) -> None:
+    _init_btf_maps(obj, log, strict)
+    for idx in sorted(obj.data_secs):
+        kind = obj.data_secs[idx]
+        real = obj.sec_names[idx]
+        m = MapDef(internal_map_name(obj, real), kind)
+        m.real_name = real
+        m.sec_idx = idx
+        m.type = 2  # array
+        m.key_size = 4
+        m.value_size = obj.sec_sizes[idx]
+        m.max_entries = 1
+        m.flags = BPF_F_RDONLY_PROG if kind == MAP_RODATA else 0
+        if obj.btf is not None:
+            m.value_type_id = _find_by_name(obj.btf.btf, real)
+        if _mmapable(obj, m):
+            m.flags |= BPF_F_MMAPABLE
+        m.data = obj.sec_data.get(idx, b"\0" * m.value_size) if kind != MAP_BSS else b"\0" * m.value_size
+        log.debug(f"map '{m.name}' (global data): at sec_idx {idx}, offset 0, flags {m.flags:x}.")
+        obj.maps.append(m)
+        log.debug(f'map {len(obj.maps) - 1} is "{m.name}"')
+    from .externs import init_kconfig_map
+
+    init_kconfig_map(obj, log)
+
+
+def _find_by_name(btf: B.Btf, name: str) -> int:
+    for i, t in enumerate(btf.types):
+        if btf.name(t.name_off) == name:
+            return btf.first_id + i
+    return 0
+
+
+def _init_btf_maps(obj: Object, log: Log, strict: bool) -> None:
+    if obj.maps_shndx < 0:
+        return
+    if obj.btf is None:
+        log.warn("DATASEC '.maps' not found.")
+        raise OpenError()
+    btf = obj.btf.btf
+    data = obj.sec_data.get(obj.maps_shndx, b"")
+    sec_id = 0
+    for i, t in enumerate(btf.types):
+        if t.kind == B.DATASEC and btf.name(t.name_off) == ".maps":
+            sec_id = btf.first_id + i
+            break
+    if not sec_id:
+        log.warn("DATASEC '.maps' not found.")
+        raise OpenError()
+    sec = btf.type(sec_id)
+    for var_idx, (vid, voff, vsize) in enumerate(sec.members):
+        var = btf.type(vid)
+        map_name = btf.name(var.name_off)
+        if not map_name:
+            log.warn(f"map #{var_idx}: empty name.")
+            raise OpenError()
+        if voff + vsize > len(data):
+            log.warn(f"map '{map_name}' BTF data is corrupted.")
+            raise OpenError()
+        if var.kind != B.VAR:
+            log.warn(f"map '{map_name}': unexpected var kind {kind_str(btf, vid)}.")
+            raise OpenError()
+        if var.members != 1:
+            linkage = {0: "static", 2: "extern"}.get(var.members, "unknown")
+            log.warn(f"map '{map_name}': unsupported map linkage {linkage}.")
+            raise OpenError()
+        def_id = _skip_mods(btf, var.size_or_type)
+        dt = btf.type(def_id) if def_id else None
+        if dt is None or dt.kind != B.STRUCT:
+            log.warn(f"map '{map_name}': unexpected def kind {kind_str(btf, def_id)}.")
+            raise OpenError()
+        if dt.size_or_type > vsize:
+            log.warn(f"map '{map_name}': invalid def size.")
+            raise OpenError()
+        m = MapDef(map_name, MAP_USER)
+        m.sec_idx = obj.maps_shndx
+        m.sec_offset = voff
+        m.var_size = vsize
+        m.def_id = def_id
+        log.debug(f"map '{map_name}': at sec_idx {m.sec_idx}, offset {voff}.")
+        inner = parse_map_def(obj, log, map_name, def_id, strict, m, False)
+        if m.pinning == PIN_BY_NAME:
+            m.pin_path = f"/sys/fs/bpf/{map_name}"
+        if inner is not None:
+            m.inner = inner
+        obj.maps.append(m)
+
+
+def collect_map_relos(obj: Object, data: bytes, log: Log) -> None:
+    """.rel.maps: initial values of map-in-map and prog-array slots."""
+    btf = obj.btf.btf if obj.btf else None
+    for i in range(len(data) // 16):
+        r_offset, r_info = struct.unpack_from("<QQ", data, i * 16)
+        sym_idx = r_info >> 32
+        if sym_idx >= len(obj.syms):
+            log.warn(f".maps relo #{i}: symbol {sym_idx} not found")
+            raise OpenError()
+        sym = obj.syms[sym_idx]
+        name = sym.name
+        if sym.shndx != obj.maps_shndx and sym.shndx != obj.text_shndx and not any(
+            p.sec_idx == sym.shndx for p in obj.programs
+        ):
+            log.warn(f".maps relo #{i}: '{name}' isn't a BTF-defined map")
+            raise OpenError()
+        m = next(
+            (m for m in obj.maps if m.kind == MAP_USER and m.sec_offset <= r_offset < m.sec_offset + m.var_size),
+            None,
+        )
+        if m is None or btf is None:
+            log.warn(f".maps relo #{i}: cannot find map '{name}' at rel->r_offset {r_offset}")
+            raise OpenError()
+        if m.type == BPF_MAP_TYPE_PROG_ARRAY:
+            targ = next((p for p in obj.programs if p.name == name and not p.is_sub), None)
+            if targ is None:
+                log.warn(f".maps relo #{i}: '{name}' isn't a valid program")
+                raise OpenError()
+        elif m.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+            targ = next((x for x in obj.maps if x.name == name), None)
+            if targ is None or sym.shndx != obj.maps_shndx:
+                log.warn(f".maps relo #{i}: '{name}' isn't a valid map reference")
+                raise OpenError()
+        else:
+            log.warn(f".maps relo #{i}: map '{m.name}' should be map-in-map or prog-array")
+            raise OpenError()
+        dt = btf.type(m.def_id)
+        if not dt.members or btf.name(dt.members[-1][0]) != "values":
+            log.warn(f".maps relo #{i}: '{name}' isn't a BTF-defined map")
+            raise OpenError()
+        moff = dt.members[-1][2] // 8
+        if r_offset - m.sec_offset < moff:
+            log.warn(f".maps relo #{i}: map '{m.name}' relo offset too small")
+            raise OpenError()
+        moff = r_offset - m.sec_offset - moff
+        if moff % 8:
+            log.warn(f".maps relo #{i}: map '{m.name}' slot is not aligned")
+            raise OpenError()
+        slot = moff // 8
+        while len(m.init_slots) <= slot:
+            m.init_slots.append(None)
+        m.init_slots[slot] = targ
+        log.debug(f".maps relo #{i}: map '{m.name}' slot [{slot}] points to '{name}'")
+
+
+# --- kernel side ------------------------------------------------------------------------
+
+
+def _create_one(obj: Object, m: MapDef, log: Log, ifindex: int, is_inner: bool = False) -> int:
+    inner_fd = 0
+    if m.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS):
+        if m.inner is None:
+            log.warn(f"map '{m.name}': map-in-map without inner map definition")
+            raise sc.BpfError(errno.EINVAL, sc.MAP_CREATE)
+        if m.inner.fd < 0:
+            m.inner.fd = _create_one(obj, m.inner, log, 0, True)
+        inner_fd = m.inner.fd
+    max_entries = m.max_entries
+    if m.type == MAP_TYPE_PERF_EVENT_ARRAY and not max_entries:
+        max_entries = _possible_cpus()
+    btf_fd = obj.btf_fd if obj.btf_fd >= 0 else 0
+    key_id, val_id = m.key_type_id, m.value_type_id
+    if m.type in _NO_BTF_TYPES or not btf_fd:
+        btf_fd, key_id, val_id = 0, 0, 0
+    if btf_fd and not (key_id or val_id):
+        btf_fd = 0
+    kw = dict(
+        name=m.name[:15], flags=m.flags, inner_map_fd=inner_fd, numa_node=m.numa_node, map_extra=m.map_extra,
+        ifindex=ifindex,
+    )
+    try:
+        fd = sc.map_create(m.type, m.key_size, m.value_size, max_entries, btf_fd=btf_fd,
+                           btf_key_type_id=key_id, btf_value_type_id=val_id, **kw)
+    except sc.BpfError as e:
+        if not btf_fd:
+            raise
+        log.warn(f"Error in bpf_create_map_xattr({m.name}):{e.strerror}({-e.errno}). Retrying without BTF.")
+        fd = sc.map_create(m.type, m.key_size, m.value_size, max_entries, **kw)
+    return fd
+
+
+_ncpus: int | None = None
+
+
+def _possible_cpus() -> int:
+    global _ncpus
+    if _ncpus is None:
+        n = 0
+        try:
+            with open("/sys/devices/system/cpu/possible") as f:
+                for part in f.read().strip().split(","):
+                    a, _, b = part.partition("-")
+                    n += int(b or a) - int(a) + 1
+        except (OSError, ValueError):
+            n = os.cpu_count() or 1
+        _ncpus = n
+    return _ncpus
+
+
+def _reuse_pinned(obj: Object, m: MapDef, log: Log) -> bool:
+    try:
+        fd = sc.obj_get(m.pin_path)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            log.debug(f"found no pinned map to reuse at '{m.pin_path}'")
+            return False
+        log.warn(f"couldn't retrieve pinned map '{m.pin_path}': {e.strerror}")
+        raise
+    from bpft.kernel import info as kinfo
+
+    try:
+        info = kinfo.map_info(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if (info.type != m.type or info.key_size != m.key_size or info.value_size != m.value_size
+            or info.max_entries != m.max_entries or info.map_flags != m.flags):
+        os.close(fd)
+        log.warn(f"couldn't reuse pinned map at '{m.pin_path}': parameter mismatch")
+        raise sc.BpfError(errno.EINVAL, sc.OBJ_GET)
+    m.fd = fd
+    m.reused = True
+    m.pinned = True
+    log.debug(f"reused pinned map at '{m.pin_path}'")
+    return True
+
+
+def create_maps(obj: Object, log: Log, ifindex: int = 0) -> None:
+    """Create every map (libbpf's bpf_object__create_maps). Raises BpfError; fds are in the defs."""
+    for m in obj.maps:
+        if m.pin_path and not m.reused:
+            _reuse_pinned(obj, m, log)
+        if m.fd >= 0:
+            log.debug(f"map '{m.name}': skipping creation (preset fd={m.fd})")
+        else:
+            try:
+                m.fd = _create_one(obj, m, log, ifindex if m.type != MAP_TYPE_PERF_EVENT_ARRAY else 0)
+            except sc.BpfError as e:
+                log.warn(f"map '{m.name}': failed to create: {e.strerror}({-e.errno})")
+                raise
+            log.debug(f"map '{m.name}': created successfully, fd={m.fd}")
+            if m.kind in (MAP_DATA, MAP_RODATA, MAP_BSS, MAP_KCONFIG):
+                try:
+                    sc.map_update_elem(m.fd, b"\0\0\0\0", bytes(m.data or b"\0" * m.value_size))
+                except sc.BpfError as e:
+                    log.warn(f"Error setting initial map({m.name}) contents: {e.strerror}")
+                    raise
+                if m.kind in (MAP_RODATA, MAP_KCONFIG):
+                    try:
+                        sc.map_freeze(m.fd)
+                    except sc.BpfError as e:
+                        log.warn(f"Error freezing map({m.name}) as read-only: {e.strerror}")
+                        raise
+            if m.inner is not None and m.inner.fd >= 0:
+                os.close(m.inner.fd)
+                m.inner.fd = -1
+            if m.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS) and m.init_slots:
+                for i, targ in enumerate(m.init_slots):
+                    if targ is None:
+                        continue
+                    try:
+                        sc.map_update_elem(m.fd, struct.pack("<I", i), struct.pack("<I", targ.fd))
+                    except sc.BpfError as e:
+                        log.warn(f"map '{m.name}': failed to initialize slot [{i}] to map '{targ.name}' fd={targ.fd}: {e.strerror}")
+                        raise
+                    log.debug(f"map '{m.name}': slot [{i}] set to map '{targ.name}' fd={targ.fd}")
+        if m.pin_path and not m.pinned:
+            try:
+                sc.obj_pin(m.fd, m.pin_path)
+            except sc.BpfError as e:
+                log.warn(f"map '{m.name}': failed to auto-pin at '{m.pin_path}': {e.strerror}")
+                raise
+            m.pinned = True
+            log.debug(f"pinned map '{m.pin_path}'")
+
+
+def init_prog_arrays(obj: Object, log: Log) -> None:
+    for m in obj.maps:
+        if m.type != BPF_MAP_TYPE_PROG_ARRAY or not m.init_slots:
+            continue
+        for i, prog in enumerate(m.init_slots):
+            if prog is None:
+                continue
+            try:
+                sc.map_update_elem(m.fd, struct.pack("<I", i), struct.pack("<I", prog.fd))
+            except sc.BpfError as e:
+                log.warn(f"map '{m.name}': failed to initialize slot [{i}] to prog '{prog.name}' fd={prog.fd}: {e.strerror}")
+                raise
+            log.debug(f"map '{m.name}': slot [{i}] set to prog '{prog.name}' fd={prog.fd}")
