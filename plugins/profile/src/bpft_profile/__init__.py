@@ -1,0 +1,1 @@
+"""bpft-profile: ``bpft prog profile``."""
