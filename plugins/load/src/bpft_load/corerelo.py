@@ -273,8 +273,9 @@ class TargetBtf:
 # words after the 12-byte header: fixed, and per vlen, by kind
 _FIX = (0, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0)
 _PER = (0, 0, 0, 0, 3, 3, 2, 0, 0, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 3)
-_CACHE_MAGIC = b"BPFTVMX2"
-_CACHE_HDR = struct.Struct("<8sQQQQQII36s")  # magic, size, type_len, str_len, ntypes, nhash, crc head, crc tail, boot id
+_CACHE_MAGIC = b"BPFTVMX3"
+# magic, size, type_len, str_len, ntypes, nhash, crc head, crc tail, boot id, crc of the body
+_CACHE_HDR = struct.Struct("<8sQQQQQII36sI")
 
 
 def _cache_dir() -> str | None:
@@ -367,12 +368,14 @@ class KernelBtf:
         try:
             if len(m) < _CACHE_HDR.size:
                 return False
-            magic, size, tlen, slen, ntypes, nhash, head, tail, boot = _CACHE_HDR.unpack_from(m)
+            magic, size, tlen, slen, ntypes, nhash, head, tail, boot, crc = _CACHE_HDR.unpack_from(m)
             if magic != _CACHE_MAGIC or (size, tlen, slen, head, tail, boot) != key:
                 return False
             o_start = _CACHE_HDR.size + (-_CACHE_HDR.size % 8)
             h_start = o_start + 4 * ntypes + (-(4 * ntypes) % 8)
             if h_start + 8 * nhash != len(m) or not ntypes:
+                return False
+            if zlib.crc32(memoryview(m)[o_start:]) != crc:
                 return False
             offs = memoryview(m)[o_start : o_start + 4 * ntypes].cast("I")
             hashes = memoryview(m)[h_start : h_start + 8 * nhash].cast("Q")
@@ -393,8 +396,10 @@ class KernelBtf:
         os.makedirs(cdir, mode=0o700, exist_ok=True)
         size, tlen, slen, head, tail, boot = key
         offs = self._offs if isinstance(self._offs, array) else array("I", self._offs)
-        hdr = _CACHE_HDR.pack(_CACHE_MAGIC, size, tlen, slen, len(offs), len(self._hash), head, tail, boot)
-        body = [hdr, b"\0" * (-len(hdr) % 8), offs.tobytes(), b"\0" * (-(4 * len(offs)) % 8), self._hash.tobytes()]
+        body = offs.tobytes() + b"\0" * (-(4 * len(offs)) % 8) + self._hash.tobytes()
+        crc = zlib.crc32(body)
+        hdr = _CACHE_HDR.pack(_CACHE_MAGIC, size, tlen, slen, len(offs), len(self._hash), head, tail, boot, crc)
+        body = [hdr, b"\0" * (-len(hdr) % 8), body]
         tmp = os.path.join(cdir, f".vmlinux.idx.{os.getpid()}")
         with open(tmp, "wb") as f:
             f.write(b"".join(body))
@@ -1252,9 +1257,10 @@ def patch_insn(insns: bytearray, relo: CoreRelo, idx: int, res: _Res, prog_name:
     is_ldimm64 = code == 0x18
 
     def poison() -> None:
+        # the second half of ld_imm64 too (bpftool 7.1's libbpf logs the first one first)
+        _poison(insns, pos, log, prog_name, idx)
         if is_ldimm64 and pos + 16 <= len(insns):
             _poison(insns, pos + 8, log, prog_name, idx)
-        _poison(insns, pos, log, prog_name, idx)
 
     if res.poison:
         poison()
@@ -1389,6 +1395,18 @@ def calc_relo_insn(
     local_id = relo.type_id
     lt = _tby(local_btf, local_id)
     lname = _sname(local_btf, lt.name_off)
+    cands: list[int] = []
+    if relo.kind != TYPE_ID_LOCAL:
+        # libbpf looks for candidates (bpf_core_find_cands) before parsing the spec
+        try:
+            cands = _cands_for(local_btf, target, local_id, cache, log)
+        except _Err as e:
+            if warn:
+                warn(
+                    f"prog '{prog_name}': relo #{idx}: target candidate search failed for "
+                    f"[{local_id}] {_kind_str(lt)} {lname}: {e.err}"
+                )
+            raise
     try:
         local = parse_spec(local_btf, relo, prog_name, warn)
     except _Err as e:
@@ -1412,7 +1430,6 @@ def calc_relo_insn(
                 "relocation doesn't support anonymous types"
             )
         raise _Err(-_errno.EOPNOTSUPP)
-    cands = _cands_for(local_btf, target, local_id, cache, log)
     kept: list[int] = []
     best: _Res | None = None
     best_spec: _Spec | None = None
