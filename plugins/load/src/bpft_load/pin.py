@@ -1,0 +1,55 @@
+"""``prog pin PROG FILE``: bpftool's do_pin_any() / do_pin_fd() / mount_bpffs_for_pin().
+
+The directory of FILE must be on a BPF file system; if it is not, bpffs is
+mounted there (``mount --make-private``, a bind mount if needed, then
+``mount -t bpf bpf DIR -o mode=0700``), unless ``-n/--nomount`` forbids it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from bpft.api import Context
+from bpft.errors import EXIT_FAILURE, BpftError
+from bpft.grammar import Args
+from bpft.handles import c_dirname
+from bpft.kernel import fs
+from bpft.kernel import syscall as sc
+
+
+def mount_bpffs_for_pin(ctx: Context, name: str) -> None:
+    """Make sure ``dirname(name)`` is on bpffs, mounting it there unless -n."""
+    directory = c_dirname(name)
+    if fs.is_bpffs(directory):
+        return
+    if ctx.options.nomount:
+        raise BpftError("no BPF file system found, not mounting it due to --nomount option")
+    try:
+        fs.mount_fs(directory, "bpf")
+    except OSError as e:
+        raise BpftError(f"can't mount BPF file system to pin the object ({name}): {e.strerror}") from None
+
+
+def pin_fd(ctx: Context, fd: int, name: str) -> None:
+    """bpftool's do_pin_fd(): mount if needed, then BPF_OBJ_PIN."""
+    mount_bpffs_for_pin(ctx, name)
+    try:
+        sc.obj_pin(fd, name)
+    except OSError as e:
+        # libbpf's bpf_obj_pin() returns -errno, which becomes bpftool's exit status
+        raise BpftError(f"can't pin the object ({name}): {os.strerror(e.errno)}", (-e.errno) & 0xFF) from None
+
+
+def run(ctx: Context, args: Args) -> int | None:
+    args.require(3)
+    fd = ctx.prog_fd(args)
+    try:
+        name = args.current
+        if name is None:  # only a third-party handle kind taking more words gets here
+            raise BpftError("'pin' needs a FILE", EXIT_FAILURE)
+        pin_fd(ctx, fd, name)
+    finally:
+        os.close(fd)
+    if ctx.json:
+        ctx.emitter.writer.raw("null")
+    return 0
