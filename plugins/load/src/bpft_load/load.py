@@ -32,8 +32,15 @@ def _close_all(fds) -> None:
             pass
 
 
+def _require(args: Args, n: int) -> None:
+    """REQ_ARGS inside load_with_options(): bpftool returns -1 there (exit 255)."""
+    if len(args) < n:
+        prev = args.peek(-1) if args.pos > 0 else args.verb
+        raise BpftError(f"'{prev}' needs at least {n} arguments, {len(args)} found")
+
+
 def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
-    args.require(2)
+    _require(args, 2)
     file = args.next()
     pinfile = args.next()
     replaces: list[_Replace] = []
@@ -52,7 +59,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                 args.next()
                 if common_type is not None:
                     raise BpftError("program type already specified")
-                args.require(1)
+                _require(args, 1)
                 name = args.current
                 d = find_sec_def(name)
                 if d is None:
@@ -64,7 +71,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                 args.next()
             elif is_prefix(word, "map"):
                 args.next()
-                args.require(4)
+                _require(args, 4)
                 if is_prefix(args.current, "idx"):
                     args.next()
                     text = args.current
@@ -88,7 +95,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                 args.next()
                 if ifindex:
                     raise BpftError("offload device already specified")
-                args.require(1)
+                _require(args, 1)
                 try:
                     ifindex = _if_nametoindex(args.current)
                 except OSError as e:
@@ -96,7 +103,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                 args.next()
             elif is_prefix(word, "pinmaps"):
                 args.next()
-                args.require(1)
+                _require(args, 1)
                 pinmaps = args.next()
             elif is_prefix(word, "autoattach"):
                 auto_attach = True
