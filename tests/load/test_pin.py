@@ -88,10 +88,11 @@ def _tmp_dir() -> Path:
 
 
 def _umount(path: Path) -> None:
-    while os.path.ismount(path):
-        subprocess.run(["umount", str(path)], capture_output=True)
+    """Undo bpftool's mount: the bpffs and the bind mount of the directory onto itself."""
+    for _ in range(4):
         if subprocess.run(["mountpoint", "-q", str(path)]).returncode != 0:
             break
+        subprocess.run(["umount", str(path)], capture_output=True)
     subprocess.run(["rm", "-rf", str(path)])
 
 
