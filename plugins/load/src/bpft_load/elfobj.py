@@ -153,7 +153,7 @@ class Object:
 
 def open_object(path: str, log: Log, relaxed_maps: bool = False) -> Object:
     """Read and check ``path``; libbpf's bpf_object__open_file."""
-    from elftools.common.exceptions import ELFError
+    from .elfread import ElfFormatError
 
     log.debug(f"loading {path}")
     try:
@@ -167,7 +167,7 @@ def open_object(path: str, log: Log, relaxed_maps: bool = False) -> Object:
         _collect(obj, data, log, relaxed_maps)
     except OpenError:
         raise
-    except (ELFError, struct.error, B.BTFError, BtfExtError, ValueError, IndexError, KeyError,
+    except (ElfFormatError, struct.error, B.BTFError, BtfExtError, ValueError, IndexError, KeyError,
             UnicodeDecodeError, AttributeError, TypeError, OverflowError, RecursionError) as e:
         log.warn(f"elf: failed to parse {path}: {e or type(e).__name__}")
         raise OpenError() from None
@@ -175,9 +175,7 @@ def open_object(path: str, log: Log, relaxed_maps: bool = False) -> Object:
 
 
 def _collect(obj: Object, data: bytes, log: Log, relaxed: bool) -> None:
-    import io
-
-    from elftools.elf.elffile import ELFFile
+    from .elfread import ET_REL, ElfFile
 
     if data[:4] != b"\x7fELF":
         log.warn(f"elf: '{obj.path}' is not a proper ELF object")
@@ -188,9 +186,8 @@ def _collect(obj: Object, data: bytes, log: Log, relaxed: bool) -> None:
     if data[5:6] != b"\x01":
         log.warn(f"elf: endianness mismatch in {obj.path}.")
         raise OpenError()
-    elf = ELFFile(io.BytesIO(data))
-    hdr = elf.header
-    if hdr["e_type"] != "ET_REL" or (elf["e_machine"] not in ("EM_NONE", "EM_BPF", 0, EM_BPF)):
+    elf = ElfFile(data)
+    if elf.e_type != ET_REL or elf.e_machine not in (0, EM_BPF):
         log.warn(f"elf: {obj.path} is not a valid eBPF object file")
         raise OpenError()
 
