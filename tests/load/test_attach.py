@@ -12,7 +12,6 @@ import subprocess
 import uuid
 
 import pytest
-
 from conftest import bpft_cmd, prog_id_of, run_bpft, run_bpftool
 
 pytestmark = pytest.mark.parity

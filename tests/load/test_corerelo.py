@@ -18,9 +18,7 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from bpft.btf import Btf
-
 from conftest import BPF_DIR, run_bpftool
 
 corerelo = pytest.importorskip("bpft_load.corerelo")
@@ -162,7 +160,12 @@ def test_ambiguous_candidates_fail_as_in_libbpf():
     warns: list[str] = []
     with pytest.raises(corerelo.CoreReloError, match="failed to relocate: -22"):
         corerelo.apply_core_relos(
-            bytearray(obj.sections[sec]), obj.relos[sec], obj.btf, _self_target(obj), prog_name="ambig", warn=warns.append
+            bytearray(obj.sections[sec]),
+            obj.relos[sec],
+            obj.btf,
+            _self_target(obj),
+            prog_name="ambig",
+            warn=warns.append,
         )
     assert any("field offset ambiguity" in w for w in warns), warns
 
@@ -280,7 +283,11 @@ def test_kernel_index_agrees_with_full_parse():
     for tid in list(range(1, len(full.types) + 1, step)) + [len(full.types)]:
         assert k.type(tid) == full.type(tid), tid
     for name in ("task_struct", "sk_buff", "pid_t", "bpf_map_type", "perf_callchain_context"):
-        want = [i for i, t in enumerate(full.types, 1) if t.name_off and corerelo.essential_name(full.name(t.name_off)) == name]
+        want = [
+            i
+            for i, t in enumerate(full.types, 1)
+            if t.name_off and corerelo.essential_name(full.name(t.name_off)) == name
+        ]
         assert k.candidates(name) == want, name
         assert want
 

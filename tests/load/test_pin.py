@@ -8,7 +8,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from conftest import prog_id_of, run_bpft, run_bpftool
 
 pytestmark = pytest.mark.parity

@@ -549,9 +549,16 @@ def kernel_target() -> KernelBtf:
     return _kernel
 
 
+_wrapped: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _as_target(target: Any) -> Any:
+    """A Btf becomes a TargetBtf, the same one for the same Btf (its caches are kept)."""
     if isinstance(target, Btf):
-        return TargetBtf(target)
+        got = _wrapped.get(target)
+        if got is None:
+            got = _wrapped[target] = TargetBtf(target)
+        return got
     return target
 
 
@@ -685,7 +692,7 @@ def types_are_compat(lb: Any, lid: int, tb: Any, tid: int, level: int = 32) -> i
         if k == FUNC_PROTO:
             if lt.vlen != tt.vlen:
                 return 0
-            for (_, lp), (_, tp) in zip(lt.members, tt.members):
+            for (_, lp), (_, tp) in zip(lt.members, tt.members, strict=True):
                 if level <= 0:
                     raise _Err()
                 _, a = _skip(lb, lp)
@@ -777,8 +784,7 @@ def types_match(lb: Any, lid: int, tb: Any, tid: int, behind_ptr: bool = False, 
             if lk != tk:
                 return 0
             return int(
-                lt.size_or_type == tt.size_or_type
-                and (_int_enc(lt) & INT_SIGNED) == (_int_enc(tt) & INT_SIGNED)
+                lt.size_or_type == tt.size_or_type and (_int_enc(lt) & INT_SIGNED) == (_int_enc(tt) & INT_SIGNED)
             )
         if lk == PTR:
             if lk != tk:
@@ -794,7 +800,7 @@ def types_match(lb: Any, lid: int, tb: Any, tid: int, behind_ptr: bool = False, 
         if lk == FUNC_PROTO:
             if lk != tk or lt.vlen != tt.vlen:
                 return 0
-            for (_, lp), (_, tp) in zip(lt.members, tt.members):
+            for (_, lp), (_, tp) in zip(lt.members, tt.members, strict=True):
                 r = types_match(lb, lp, tb, tp, behind_ptr, level - 1)
                 if r <= 0:
                     return r
@@ -1134,7 +1140,9 @@ def _calc_field(relo: CoreRelo, spec: _Spec | None, prog_name: str, warn) -> tup
         while bit_off + bit_sz - byte_off * 8 > byte_sz * 8:
             if byte_sz >= 8:
                 if warn:
-                    warn(f"prog '{prog_name}': relo {relo.kind} at insn #{relo.insn_off // 8} can't be satisfied for bitfield")
+                    warn(
+                        f"prog '{prog_name}': relo {relo.kind} at insn #{relo.insn_off // 8} can't be satisfied for bitfield"
+                    )
                 raise _Err(-_errno.E2BIG)
             byte_sz *= 2
             byte_off = bit_off // 8 // byte_sz * byte_sz
@@ -1205,12 +1213,7 @@ def _calc_relo(relo: CoreRelo, idx: int, local: _Spec, targ: _Spec | None, prog_
                 nt = _tby(targ.btf, res.new_type_id) if targ else _VOID
                 if ot.kind == PTR and nt.kind == PTR:
                     return res
-                if (
-                    ot.kind == INT
-                    and nt.kind == INT
-                    and _int_enc(ot) != INT_SIGNED
-                    and _int_enc(nt) != INT_SIGNED
-                ):
+                if ot.kind == INT and nt.kind == INT and _int_enc(ot) != INT_SIGNED and _int_enc(nt) != INT_SIGNED:
                     return res
                 res.fail_memsz_adjust = True
         elif k in _TYPE_KINDS:
@@ -1321,7 +1324,9 @@ def patch_insn(insns: bytearray, relo: CoreRelo, idx: int, res: _Res, prog_name:
                 raise _Err()
             _INSN.pack_into(insns, pos, (code & 0xE0) | nsz | cls, regs, new, imm)
             if log:
-                log(f"prog '{prog_name}': relo #{idx}: patched insn #{ii} (LDX/ST/STX) mem_sz {res.orig_sz} -> {res.new_sz}")
+                log(
+                    f"prog '{prog_name}': relo #{idx}: patched insn #{ii} (LDX/ST/STX) mem_sz {res.orig_sz} -> {res.new_sz}"
+                )
     elif cls == 0x00:  # LD
         ok = is_ldimm64 and pos + 16 <= len(insns) and (regs >> 4) == 0 and off == 0
         if ok:
@@ -1493,15 +1498,17 @@ def apply_core_relos(
     cannot be satisfied poisons its instruction, as libbpf does.
     """
     target = _as_target(target)
-    per_local = _cand_caches.setdefault(local_btf, {})
-    cache = per_local.setdefault(id(target), {})
+    per_local = _cand_caches.get(local_btf)
+    if per_local is None:
+        per_local = _cand_caches[local_btf] = weakref.WeakKeyDictionary()
+    cache = per_local.get(target)
+    if cache is None:
+        cache = per_local[target] = {}
     n = len(prog_insns)
     for idx, relo in enumerate(relos):
         try:
             if relo.insn_off % 8 or relo.insn_off < 0 or relo.insn_off + 8 > n:
-                raise CoreReloError(
-                    f"prog '{prog_name}': relo #{idx}: insn offset {relo.insn_off} out of range", idx
-                )
+                raise CoreReloError(f"prog '{prog_name}': relo #{idx}: insn offset {relo.insn_off} out of range", idx)
             try:
                 res = calc_relo_insn(relo, idx, local_btf, target, cache, prog_name, warn, log)
             except _Err as e:
