@@ -349,8 +349,10 @@ class KernelBtf:
         self.index_source = "scan"
         if cdir:
             try:
-                self._build_hash()
-                self._write_cache(cdir, key)
+                os.makedirs(cdir, mode=0o700, exist_ok=True)
+                if os.access(cdir, os.W_OK):  # else the hash table is not worth building
+                    self._build_hash()
+                    self._write_cache(cdir, key)
             except OSError:
                 pass
 
