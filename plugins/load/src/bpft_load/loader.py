@@ -206,39 +206,20 @@ def _load_prog(obj: Object, lk, log: Log, kernel_log_level: int, ifindex: int) -
 
 
 def _attach_btf_id(p, target: str, log: Log) -> int:
+    """libbpf's find_attach_btf_id() in vmlinux: btf_trace_/bpf_iter_/bpf_lsm_ prefixes."""
     from bpft import btf as B
 
     from .vmlinux import find_kernel_type
 
-    prefix = {23: "btf_trace_", 28: "bpf_iter_", 44: "bpf_lsm_", 27: "bpf_lsm_"}.get(p.attach_type, "")
     if p.prog_type == 28:  # freplace needs a target program
         log.warn(f"prog '{p.name}': freplace programs need a target program, which bpft cannot set")
         raise LoadError()
-    kind = B.TYPEDEF if p.attach_type == 23 else B.FUNC
-    from .vmlinux import _build_index
-    import bpft_load.vmlinux as V
-
-    if V._index is None or not any(k[1] == B.TYPEDEF for k in list(V._index)[:0]):
-        pass
-    tid = _find_attach(prefix + target, kind)
+    if p.attach_type == 23:  # trace_raw_tp
+        tid = find_kernel_type("btf_trace_" + target, B.TYPEDEF)
+    else:
+        prefix = {28: "bpf_iter_", 27: "bpf_lsm_", 43: "bpf_lsm_"}.get(p.attach_type, "")
+        tid = find_kernel_type(prefix + target, B.FUNC)
     if not tid:
         log.warn(f"prog '{p.name}': failed to find kernel BTF type ID of '{target}': -3")
         raise LoadError()
     return tid
-
-
-def _find_attach(name: str, kind: int) -> int:
-    from . import vmlinux as V
-
-    if kind == 12:
-        return V.find_kernel_type(name, 12)
-    global _typedefs
-    if _typedefs is None:
-        try:
-            _typedefs = V._build_index(kinds=(8,))
-        except (OSError, ValueError):
-            _typedefs = {}
-    return _typedefs.get((name, kind), 0)
-
-
-_typedefs = None
