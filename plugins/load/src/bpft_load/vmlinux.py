@@ -10,13 +10,70 @@ matches a stale index. An unusable cache is ignored and rebuilt.
 from __future__ import annotations
 
 import hashlib
-import marshal
 import os
 import struct
+from array import array
 
 _VMLINUX = "/sys/kernel/btf/vmlinux"
 _KINDS = (8, 12, 14)  # TYPEDEF, FUNC, VAR
-_index: dict | None = None
+_index = None
+
+
+class _Index:
+    """Per kind: the names, NUL-separated in one blob, and their ids in order.
+
+    A lookup is one ``bytes.find`` and one ``bytes.count`` in C; loading it
+    from disk is one read, with no per-entry unpickling.
+    """
+
+    def __init__(self, blobs: dict[int, bytes], ids: dict[int, array]):
+        self.blobs, self.ids = blobs, ids
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "_Index":
+        blobs, ids = {}, {}
+        for kind in _KINDS:
+            items = [(n, i) for (n, k), i in d.items() if k == kind]
+            blobs[kind] = b"\0" + b"\0".join(n.encode() for n, _ in items) + b"\0"
+            ids[kind] = array("I", [i for _, i in items])
+        return cls(blobs, ids)
+
+    def get(self, name: str, kind: int) -> int:
+        blob = self.blobs.get(kind)
+        if not blob or "\0" in name:
+            return 0
+        pos = blob.find(b"\0" + name.encode() + b"\0")
+        if pos < 0:
+            return 0
+        return self.ids[kind][blob.count(b"\0", 0, pos)]
+
+    def dump(self) -> bytes:
+        out = [struct.pack("<I", len(_KINDS))]
+        for kind in _KINDS:
+            ids = self.ids[kind].tobytes()
+            out.append(struct.pack("<III", kind, len(self.blobs[kind]), len(ids)))
+            out += [self.blobs[kind], ids]
+        return b"".join(out)
+
+    @classmethod
+    def load(cls, data: bytes) -> "_Index":
+        (n,) = struct.unpack_from("<I", data)
+        pos, blobs, ids = 4, {}, {}
+        for _ in range(n):
+            kind, bl, il = struct.unpack_from("<III", data, pos)
+            pos += 12
+            blobs[kind] = data[pos : pos + bl]
+            pos += bl
+            a = array("I")
+            a.frombytes(data[pos : pos + il])
+            ids[kind] = a
+            pos += il
+        if pos != len(data):
+            raise ValueError("bad index")
+        for kind in _KINDS:
+            if blobs[kind].count(b"\0") - 1 != len(ids[kind]):
+                raise ValueError("bad index")
+        return cls(blobs, ids)
 
 
 def _walk(data: bytes) -> dict:
@@ -58,20 +115,18 @@ def _load_index() -> dict:
     with open(_VMLINUX, "rb") as f:
         data = f.read()
     digest = hashlib.sha1(data).hexdigest()
-    path = os.path.join(_cache_dir(), f"vmlinux-{digest}.idx")
+    path = os.path.join(_cache_dir(), f"vmlinux-{digest}.idx2")
     try:
         with open(path, "rb") as f:
-            idx = marshal.load(f)
-        if isinstance(idx, dict):
-            return idx
-    except (OSError, EOFError, ValueError, TypeError):
+            return _Index.load(f.read())
+    except (OSError, EOFError, ValueError, TypeError, KeyError, struct.error):
         pass
-    idx = _walk(data)
+    idx = _Index.from_dict(_walk(data))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}"
         with open(tmp, "wb") as f:
-            marshal.dump(idx, f)
+            f.write(idx.dump())
         os.replace(tmp, path)
     except OSError:
         pass
@@ -85,8 +140,8 @@ def find_kernel_type(name: str, kind: int) -> int:
         try:
             _index = _load_index()
         except (OSError, struct.error, ValueError):
-            _index = {}
-    return _index.get((name, kind), 0)
+            _index = _Index.from_dict({})
+    return _index.get(name, kind)
 
 
 _kallsyms: dict[str, int] | None = None
