@@ -168,7 +168,9 @@ def open_object(path: str, log: Log, relaxed_maps: bool = False) -> Object:
     except OpenError:
         raise
     except (ElfFormatError, struct.error, B.BTFError, BtfExtError, ValueError, IndexError, KeyError,
-            UnicodeDecodeError, AttributeError, TypeError, OverflowError, RecursionError) as e:
+            UnicodeDecodeError, AttributeError, TypeError, OverflowError, RecursionError, MemoryError,
+            ArithmeticError) as e:
+        # any malformed input ends here: a clean error, never a traceback
         log.warn(f"elf: failed to parse {path}: {e or type(e).__name__}")
         raise OpenError() from None
     return obj

@@ -63,6 +63,12 @@ def load_object(obj: Object, log: Log, *, kernel_log_level: int = 0, ifindex: in
         else:
             log.warn(f"failed to load object '{obj.path}'")
         raise LoadError() from None
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError, OverflowError, RecursionError,
+            ArithmeticError, MemoryError) as e:
+        # malformed input that got past open: clean up and fail as libbpf would
+        close_object(obj)
+        log.warn(f"failed to load object '{obj.path}': malformed object ({e or type(e).__name__})")
+        raise LoadError() from None
     except BaseException:
         close_object(obj)
         raise

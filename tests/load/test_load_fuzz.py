@@ -1,0 +1,52 @@
+"""Mutated objects through the loader: a clean error or a clean load, never a traceback,
+and nothing left pinned after a failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import BPF_DIR, ROOT, run_bpft
+
+SEEDS = [ROOT / "examples/hello.bpf.o", BPF_DIR / "load_subprogs.o", BPF_DIR / "load_maps.o"]
+
+
+@st.composite
+def mutated(draw):
+    data = bytearray(draw(st.sampled_from(SEEDS)).read_bytes())
+    for _ in range(draw(st.integers(1, 8))):
+        op = draw(st.sampled_from(["flip", "byte", "word", "truncate"]))
+        pos = draw(st.integers(0, len(data) - 1))
+        if op == "flip":
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "byte":
+            data[pos] = draw(st.integers(0, 255))
+        elif op == "word" and pos + 4 <= len(data):
+            data[pos : pos + 4] = draw(st.integers(0, 2**32 - 1)).to_bytes(4, "little")
+        elif op == "truncate":
+            del data[max(pos, 1) :]
+    return bytes(data)
+
+
+@pytest.mark.kernel
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(blob=mutated())
+def test_mutated_objects_fail_cleanly(blob, tmp_path_factory):
+    d = tmp_path_factory.mktemp("fuzz")
+    obj = d / "m.o"
+    obj.write_bytes(blob)
+    pin_dir = Path("/sys/fs/bpf") / f"bpft_fuzz_{os.getpid()}_{d.name}"
+    try:
+        r = run_bpft("prog", "loadall", str(obj), str(pin_dir))
+        assert "Traceback" not in r.stderr_text, r.stderr_text[-2000:]
+        assert r.returncode in (0, 255), r.stderr_text[-2000:]
+        if r.returncode:
+            assert r.stderr_text.rstrip().splitlines()[-1].startswith("Error: ")
+            assert not pin_dir.exists() or not os.listdir(pin_dir)
+    finally:
+        shutil.rmtree(pin_dir, ignore_errors=True)
