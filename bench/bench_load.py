@@ -56,7 +56,7 @@ def main() -> int:
         for obj in objs:
             pin = base / "p"
 
-            def clean():
+            def clean(pin=pin):
                 shutil.rmtree(pin, ignore_errors=True)
 
             ok = subprocess.run(["bpftool", "prog", "loadall", obj, str(pin)], capture_output=True).returncode == 0

@@ -74,7 +74,6 @@ def main(objs: list[str]) -> int:
             ra, rb, diffs = compare(obj, base)
         finally:
             shutil.rmtree(base, ignore_errors=True)
-        n = len(os.listdir(os.path.join(base, "bpftool"))) if os.path.isdir(os.path.join(base, "bpftool")) else 0
         status = "OK" if not diffs else "DIFF"
         bad += bool(diffs)
         print(f"{status} {obj}: bpftool rc {ra}, bpft rc {rb}" + "".join(f"\n   {d}" for d in diffs))

@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import BPF_DIR, ROOT, run_bpft
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import BPF_DIR, ROOT, run_bpft
 
 SEEDS = [ROOT / "examples/hello.bpf.o", BPF_DIR / "load_subprogs.o", BPF_DIR / "load_maps.o"]
 

@@ -42,7 +42,7 @@ def collect_externs(obj: Object, log: Log) -> None:
     cands = [s for s in obj.syms if s.shndx == 0 and s.bind in (STB_GLOBAL, STB_WEAK) and s.type in (STT_NOTYPE, STT_FUNC) and s.name]
     log.debug(f"looking for externs among {len(obj.syms)} symbols...")
     if cands and obj.btf is None:
-        log.warn("failed to find BTF for extern '%s': -2" % cands[0].name)
+        log.warn(f"failed to find BTF for extern '{cands[0].name}': -2")
         raise OpenError()
     if not cands:
         log.debug("collected 0 externs total")
@@ -52,7 +52,7 @@ def collect_externs(obj: Object, log: Log) -> None:
     btf = eb.btf
     # DATASEC membership of each var/func
     sec_of: dict[int, str] = {}
-    for i, t in enumerate(btf.types):
+    for t in btf.types:
         if t.kind == B.DATASEC:
             for vid, _o, _s in t.members:
                 sec_of[vid] = btf.name(t.name_off)
@@ -216,7 +216,7 @@ def _fixup_btf(obj: Object, log: Log) -> None:
                 size = obj.sec_sizes.get(idx, 0) if idx is not None else 0
                 if not size:
                     log.debug(f"sec '{name}': failed to determine size from ELF: size {size}, err -2")
-                    log.warn(f"Error finalizing .BTF: -2.")
+                    log.warn("Error finalizing .BTF: -2.")
                     raise OpenError()
                 eb.set_size(tid, size)
                 fix_offsets = True

@@ -49,7 +49,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
     pinmaps = None
     auto_attach = False
     from .log import Log
-    from .sections import find_sec_def, type_names
+    from .sections import find_sec_def
 
     log = Log(ctx.options.debug)
     try:
@@ -117,9 +117,9 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
 
 def _type_failure(log, name: str) -> None:
     """libbpf_prog_type_by_name() failing with bpftool's all-levels print."""
-    from .sections import type_names
-
     import sys
+
+    from .sections import type_names
 
     sys.stdout.flush()
     sys.stderr.write(f"libbpf: failed to guess program type from ELF section '{name}'\n")

@@ -104,7 +104,7 @@ def _load_btf(obj: Object, log: Log) -> None:
     raw = obj.btf.encode()
     try:
         obj.btf_fd = sc.btf_load(raw, log_size=LOG_BUF_SIZE if log.debug_on else 0)
-    except sc.BpfError as e:
+    except sc.BpfError:
         try:
             sc.btf_load(raw, log_size=1 << 20)
         except sc.BpfError as e2:

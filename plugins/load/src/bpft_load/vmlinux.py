@@ -30,7 +30,7 @@ class _Index:
         self.blobs, self.ids = blobs, ids
 
     @classmethod
-    def from_dict(cls, d: dict) -> "_Index":
+    def from_dict(cls, d: dict) -> _Index:
         blobs, ids = {}, {}
         for kind in _KINDS:
             items = [(n, i) for (n, k), i in d.items() if k == kind]
@@ -56,7 +56,7 @@ class _Index:
         return b"".join(out)
 
     @classmethod
-    def load(cls, data: bytes) -> "_Index":
+    def load(cls, data: bytes) -> _Index:
         (n,) = struct.unpack_from("<I", data)
         pos, blobs, ids = 4, {}, {}
         for _ in range(n):
