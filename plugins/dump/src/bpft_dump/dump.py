@@ -61,8 +61,6 @@ def run(ctx: Context, args: Args) -> int:
             args.next()
         if args:
             raise UsageError()
-        if mode == "xlated" and visual is False and filepath is None:
-            pass
         dumper = Dumper(ctx, mode, filepath, opcodes, visual, linum)
         dumper.run(fds)
     finally:
@@ -194,6 +192,9 @@ class Dumper:
             linfo = ProgLinfo.new(info, arrays)
             if linfo is None:
                 self.ctx.info("error in processing bpf_line_info.  continue without it.")
+        if self.linum and linfo is None and self.filepath is None and not self.visual:
+            # bpftool silently prints the listing without source lines; we say why
+            self.ctx.info("Warning: no line info for this program: linum has nothing to show")
         if self.filepath is not None:
             self.write_file(image)
             if self.json:
@@ -241,22 +242,6 @@ def _func_records(data: bytes, rec_size: int) -> list[tuple[int, int]]:
     if not data or rec_size < 8:
         return []
     return [struct.unpack_from("<II", data, off) for off in range(0, len(data) - rec_size + 1, rec_size)]
-
-
-def _prefixes(image_len: int, btf, funcs, linfo, linum: bool, json: bool) -> dict[int, object]:
-    """What precedes instruction i: function headers and source lines (bpftool's order).
-
-    Func records are consumed in order, each when its insn_off comes up (a
-    record that never matches stalls the rest, as in bpftool).
-    """
-    from bpft.btf import type_signature
-
-    pre: dict[int, list] = {}
-    if btf is not None and funcs:
-        # bpftool's walk: the current record matches at most once, at its insn_off,
-        # and only instructions actually printed (not ld_imm64 second halves) count.
-        pre["funcs"] = funcs  # resolved in the loop helper below
-    return pre
 
 
 def _printed_slots(image: bytes) -> list[int]:
