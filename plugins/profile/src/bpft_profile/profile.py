@@ -494,6 +494,9 @@ class _Stop(Exception):
 
 
 def _interrupt(signum, frame):
+    # the first Ctrl-C ends the window; more of them must not cut the report short
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise _Stop()
 
 
@@ -529,15 +532,14 @@ def run(ctx: Context, args: Args, kernel: Kernel | None = None) -> int:
         if want_stats:
             stats = StatsProfile(fd)
             stats.start()
-        ctx.debug("profile: counting started")
-        previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
+            previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+            for s in previous:
+                signal.signal(s, _interrupt)
+            ctx.debug("profile: counting started")
             wait(duration)
         except _Stop:
             pass
-        for s, h in previous.items():
-            signal.signal(s, h)
-        previous = {}
 
         results = []
         text = []
