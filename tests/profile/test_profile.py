@@ -16,16 +16,14 @@ import re
 import shutil
 import struct
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import bpft_cmd, prog_id_of, run_bpft, run_bpftool
-
 from bpft import insn as I  # noqa: N812
 from bpft_profile import profile as P
 from bpft_profile import progs
+from conftest import bpft_cmd, prog_id_of, run_bpft, run_bpftool
 
 HERE = Path(__file__).resolve().parent
 
@@ -128,10 +126,16 @@ def test_generated_programs_decode(num_metric):
             assert loads == [MAPS.fentry_readings] * num_metric + [MAPS.events] * num_metric
         else:
             assert calls[1:] == [55] * num_metric + [1] + [1, 1] * num_metric
-            assert loads == [MAPS.events] * num_metric + [MAPS.counts] + [
-                MAPS.fentry_readings,
-                MAPS.accum_readings,
-            ] * num_metric
+            assert (
+                loads
+                == [MAPS.events] * num_metric
+                + [MAPS.counts]
+                + [
+                    MAPS.fentry_readings,
+                    MAPS.accum_readings,
+                ]
+                * num_metric
+            )
 
 
 @pytest.mark.kernel
@@ -167,13 +171,22 @@ def test_generated_programs_run_in_the_kernel():
         runs = 5
         for _ in range(runs):
             sc.prog_test_run(sc.TestRunAttr(prog_fd=entry))
-            before = [struct.unpack(f"<{3 * ncpu}Q", sc.map_lookup_elem(m.fentry_readings, struct.pack("<I", i), 24 * ncpu)) for i in range(nm)]
-            acc0 = [struct.unpack(f"<{3 * ncpu}Q", sc.map_lookup_elem(m.accum_readings, struct.pack("<I", i), 24 * ncpu)) for i in range(nm)]
+            before = [
+                struct.unpack(f"<{3 * ncpu}Q", sc.map_lookup_elem(m.fentry_readings, struct.pack("<I", i), 24 * ncpu))
+                for i in range(nm)
+            ]
+            acc0 = [
+                struct.unpack(f"<{3 * ncpu}Q", sc.map_lookup_elem(m.accum_readings, struct.pack("<I", i), 24 * ncpu))
+                for i in range(nm)
+            ]
             sc.prog_test_run(sc.TestRunAttr(prog_fd=leave))
-            acc1 = [struct.unpack(f"<{3 * ncpu}Q", sc.map_lookup_elem(m.accum_readings, struct.pack("<I", i), 24 * ncpu)) for i in range(nm)]
+            acc1 = [
+                struct.unpack(f"<{3 * ncpu}Q", sc.map_lookup_elem(m.accum_readings, struct.pack("<I", i), 24 * ncpu))
+                for i in range(nm)
+            ]
             for i in range(nm):
                 assert any(before[i])  # fentry stored a reading for this metric
-                delta = [b - a for a, b in zip(acc0[i], acc1[i])]
+                delta = [b - a for a, b in zip(acc0[i], acc1[i], strict=True)]
                 assert sum(delta[0::3]) > 0  # cpu-clock advanced between the runs: accumulated
                 assert sum(delta[1::3]) >= sum(delta[2::3]) > 0  # enabled >= running
         counts = struct.unpack(f"<{ncpu}Q", sc.map_lookup_elem(m.counts, bytes(4), 8 * ncpu))
@@ -214,7 +227,10 @@ def test_plain_output_matches_c_printf(c_printer):
         sel = rng.sample(range(6), rng.randint(1, 4))
         big = rng.choice([10, 10**6, 10**12, 2**63])
         cases.append(
-            (rng.randrange(big), {m: P.Reading(rng.randrange(big), e := rng.randrange(1, big), rng.randrange(e + 1)) for m in sel})
+            (
+                rng.randrange(big),
+                {m: P.Reading(rng.randrange(big), e := rng.randrange(1, big), rng.randrange(e + 1)) for m in sel},
+            )
         )
     for run_cnt, readings in cases:
         argv = [str(run_cnt)]
@@ -307,7 +323,8 @@ def _mapname(log, fd):
 def test_hardware_path_with_recorded_readings(loaded, monkeypatch, capsys, c_printer):
     """The steps bpftool's skeleton takes, in order, then readings summed per CPU and printed."""
     from bpft import cli
-    from bpft.kernel import info, syscall as sc
+    from bpft.kernel import info
+    from bpft.kernel import syscall as sc
 
     pin = loaded("run_progs.o") / "run_xdp"
     ncpu = 3
@@ -382,7 +399,9 @@ def test_hardware_metrics_refused_clearly(xdp):
         assert res.returncode == 255
         msg = json.loads(res.stdout)["error"] if flags else res.stderr_text
         assert "cannot profile: " in msg
-        assert re.search(r"(loading the fentry program for 'run_xdp' \(BPF_PROG_LOAD|opening the cycles perf event on CPU)", msg)
+        assert re.search(
+            r"(loading the fentry program for 'run_xdp' \(BPF_PROG_LOAD|opening the cycles perf event on CPU)", msg
+        )
         assert "'stats' metric" in msg
 
 
@@ -447,7 +466,10 @@ def test_stats_profile_on_program_driven_by_prog_run(xdp, tmp_path, flags):
                 break
         assert b"counting started" in line
         before = _run_cnt(prog_id)
-        runs = [run_bpft("prog", "run", "pinned", xdp, "data_in", str(data), "repeat", str(n), check=True) for n in (100, 250, 1)]
+        runs = [
+            run_bpft("prog", "run", "pinned", xdp, "data_in", str(data), "repeat", str(n), check=True)
+            for n in (100, 250, 1)
+        ]
         after = _run_cnt(prog_id)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -477,7 +499,9 @@ def test_ctrl_c_ends_profile_with_results(xdp):
     import signal
 
     proc = subprocess.Popen(
-        [*bpft_cmd(), "-d", "-j", "prog", "profile", "pinned", xdp, "stats"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*bpft_cmd(), "-d", "-j", "prog", "profile", "pinned", xdp, "stats"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         while b"counting started" not in proc.stderr.readline():

@@ -79,11 +79,27 @@ def test_run_tc_with_context(progs, tmp_path):
     data.write_bytes(PKT)
     ctx.write_bytes(bytes(8) + struct.pack("<I", 3))  # mark 0, ..., priority 3: the first fields
     for flags in ([], ["-j"]):
-        out = same(*flags, "prog", "run", "pinned", progs["tc"], "data_in", str(data), "ctx_in", str(ctx),
-                   "ctx_out", "-", "ctx_size_out", "256")
+        out = same(
+            *flags,
+            "prog",
+            "run",
+            "pinned",
+            progs["tc"],
+            "data_in",
+            str(data),
+            "ctx_in",
+            str(ctx),
+            "ctx_out",
+            "-",
+            "ctx_size_out",
+            "256",
+        )
         assert out
-    ours = json.loads(run_bpft("-j", "prog", "run", "pinned", progs["tc"], "data_in", str(data), "ctx_in", str(ctx),
-                               "ctx_out", "-").stdout)
+    ours = json.loads(
+        run_bpft(
+            "-j", "prog", "run", "pinned", progs["tc"], "data_in", str(data), "ctx_in", str(ctx), "ctx_out", "-"
+        ).stdout
+    )
     ctx_out = bytes(ours["ctx_out"])
     assert struct.unpack_from("<I", ctx_out, 8)[0] == 0x42  # skb->mark as the program set it
     assert ours["retval"] == len(PKT)
@@ -98,7 +114,10 @@ def test_run_too_small_output(progs, tmp_path):
     theirs, ours = run_bpftool(*words), run_bpft(*words)
     assert ours.returncode == theirs.returncode != 0
     assert theirs.stderr_text.startswith("Error: failed to run program: No space left on device")
-    assert ours.stderr_text == f"Error: failed to run program: No space left on device (output data is {len(PKT) + 4} bytes, data_size_out is 10)\n"
+    assert (
+        ours.stderr_text
+        == f"Error: failed to run program: No space left on device (output data is {len(PKT) + 4} bytes, data_size_out is 10)\n"
+    )
     assert ours.stdout == theirs.stdout == b""
 
 
@@ -125,8 +144,18 @@ def test_raw_tp_and_syscall(progs, tmp_path):
     assert res["retval"] == 14
     assert struct.unpack("<IIII", bytes(res["ctx_out"])) == (5, 9, 14, 42)
     out = tmp_path / "ctx_out"
-    run_bpft("prog", "run", "pinned", progs["syscall"], "ctx_in", "-", "ctx_out", str(out), input=ctx.read_bytes(),
-             check=True)
+    run_bpft(
+        "prog",
+        "run",
+        "pinned",
+        progs["syscall"],
+        "ctx_in",
+        "-",
+        "ctx_out",
+        str(out),
+        input=ctx.read_bytes(),
+        check=True,
+    )
     assert struct.unpack("<IIII", out.read_bytes()) == (5, 9, 14, 42)
 
     # what these types cannot take: said plainly
@@ -175,8 +204,9 @@ def test_run_json_stays_json_on_output_errors(progs, tmp_path):
     """bpftool nests an error object inside the result object; bpft gives a member "error"."""
     data = tmp_path / "pkt"
     data.write_bytes(PKT)
-    ours = run_bpft("-j", "prog", "run", "pinned", progs["xdp"], "data_in", str(data), "data_out",
-                    str(tmp_path / "no" / "dir"))
+    ours = run_bpft(
+        "-j", "prog", "run", "pinned", progs["xdp"], "data_in", str(data), "data_out", str(tmp_path / "no" / "dir")
+    )
     assert ours.returncode == 255
     res = json.loads(ours.stdout)
     assert res["error"].startswith("failed to open ") and res["retval"] == 2
@@ -189,4 +219,3 @@ def test_run_unreadable_input(progs, tmp_path):
     assert ours.stderr_text == f"Error: failed to read data_in/ctx_in from {tmp_path}: Is a directory\n"
     ours = run_bpft("-j", "prog", "run", "pinned", progs["xdp"], "data_in", str(tmp_path))
     assert json.loads(ours.stdout)["error"].endswith("Is a directory")
-

@@ -105,8 +105,10 @@ def test_same_line_shape_as_bpftool(printk):
 @pytest.mark.kernel
 def test_closed_pipe_ends_quietly(printk):
     """`bpft prog tracelog | head -1`: ends with status 0 once head has gone, no traceback."""
-    script = f"{' '.join(bpft_cmd())} prog tracelog 2>/tmp/bpft_tracelog_err.$$ | head -1; " \
-             "echo status=${PIPESTATUS[0]}; cat /tmp/bpft_tracelog_err.$$; rm -f /tmp/bpft_tracelog_err.$$"
+    script = (
+        f"{' '.join(bpft_cmd())} prog tracelog 2>/tmp/bpft_tracelog_err.$$ | head -1; "
+        "echo status=${PIPESTATUS[0]}; cat /tmp/bpft_tracelog_err.$$; rm -f /tmp/bpft_tracelog_err.$$"
+    )
     proc = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 15
@@ -129,14 +131,26 @@ def test_nomount_without_tracefs_is_clear(tmp_path):
     """-n when tracefs is nowhere: a clear error (bpftool fails silently). Checked in a private mount namespace."""
     if subprocess.run(["unshare", "--help"], capture_output=True).returncode != 0:
         pytest.skip("no unshare")
-    umount = "for m in $(awk '$3==\"tracefs\"||$3==\"debugfs\"{print $2}' /proc/mounts | sort -r); do umount -l $m; done"
+    umount = 'for m in $(awk \'$3=="tracefs"||$3=="debugfs"{print $2}\' /proc/mounts | sort -r); do umount -l $m; done'
     script = f"{umount}; {' '.join(bpft_cmd())} -n prog tracelog; echo status=$?"
-    proc = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", script],
-                          capture_output=True, timeout=30)
+    proc = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "bash", "-c", script], capture_output=True, timeout=30
+    )
     assert b"status=255" in proc.stdout, proc
     assert proc.stderr.endswith(b"Error: could not find tracefs, not mounting it due to --nomount option\n")
     if not shutil.which("bpftool"):
         return
-    ref = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c",
-                          f"{umount}; bpftool -n prog tracelog; echo status=$?"], capture_output=True, timeout=30)
+    ref = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            f"{umount}; bpftool -n prog tracelog; echo status=$?",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
     assert b"status=255" in ref.stdout  # bpftool: the same status, without a word

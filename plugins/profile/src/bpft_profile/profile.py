@@ -366,6 +366,7 @@ class HardwareProfile:
 
     def start(self) -> None:
         from bpft import insn
+
         from bpft_profile import progs
 
         type_id, name = self.target_name()
@@ -389,7 +390,10 @@ class HardwareProfile:
         self.debug(f"profile: target function '{name}' (BTF type {type_id}), {ncpu} CPUs, {nm} metrics")
 
         loaded = []
-        for kind, gen, attach in (("fentry", progs.fentry, ATTACH_TRACE_FENTRY), ("fexit", progs.fexit, ATTACH_TRACE_FEXIT)):
+        for kind, gen, attach in (
+            ("fentry", progs.fentry, ATTACH_TRACE_FENTRY),
+            ("fexit", progs.fexit, ATTACH_TRACE_FEXIT),
+        ):
             code = insn.encode_all(gen(maps, ncpu, nm))
             try:
                 fd = self.k.prog_load(code, f"{kind}_{name}"[:15], attach, type_id, self.target_fd)
@@ -410,7 +414,9 @@ class HardwareProfile:
                     pfd = self.k.perf_event_open(perf_attr(metric), cpu)
                 except OSError as e:
                     raise Refused(
-                        f"opening the {metric.name} perf event on CPU {cpu} (perf_event_open)", e.errno, why_perf(e.errno)
+                        f"opening the {metric.name} perf event on CPU {cpu} (perf_event_open)",
+                        e.errno,
+                        why_perf(e.errno),
                     ) from None
                 self.events.append(pfd)
                 try:
@@ -420,7 +426,7 @@ class HardwareProfile:
                     raise Refused(f"enabling the {metric.name} perf event on CPU {cpu}", e.errno) from None
                 key += 1
 
-        for kind, fd in zip(("fentry", "fexit"), loaded):
+        for kind, fd in zip(("fentry", "fexit"), loaded, strict=True):
             try:
                 self.fds.append(self.k.attach(fd))
             except OSError as e:
