@@ -55,11 +55,11 @@ def _imm_comment(v: int) -> str:
 
 
 def _col(text: str) -> int:
-    """formatted_raw_ostream's column after ``text`` (tabs to the next multiple of 8)."""
+    """formatted_raw_ostream's column after ``text``."""
     col = 0
     for ch in text:
-        if ch == "\t":
-            col = (col // 8 + 1) * 8
+        if ch == "\t":  # LLVM's formatted_raw_ostream: a tab at a tab stop adds nothing
+            col += (8 - (col & 7)) & 7
         elif ch == "\n":
             col = 0
         else:
