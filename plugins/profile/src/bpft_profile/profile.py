@@ -398,6 +398,8 @@ class HardwareProfile:
             try:
                 fd = self.k.prog_load(code, f"{kind}_{name}"[:15], attach, type_id, self.target_fd)
             except OSError as e:
+                if getattr(e, "log", ""):
+                    self.debug(e.log.rstrip())
                 raise Refused(
                     f"loading the {kind} program for '{name}' (BPF_PROG_LOAD, BPF_TRACE_{kind.upper()})",
                     e.errno,
