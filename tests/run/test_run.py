@@ -212,6 +212,18 @@ def test_run_json_stays_json_on_output_errors(progs, tmp_path):
     assert res["error"].startswith("failed to open ") and res["retval"] == 2
 
 
+def test_run_without_data_in(progs, tmp_path):
+    """Enough words but no data_in: bpftool passes no data and relays EINVAL; bpft says what is missing."""
+    words = ("prog", "run", "pinned", progs["xdp"], "repeat", "2")
+    theirs, ours = run_bpftool(*words), run_bpft(*words)
+    assert ours.returncode == theirs.returncode == 234
+    assert theirs.stderr_text == "Error: failed to run program: Invalid argument\n"
+    assert (
+        ours.stderr_text
+        == "Error: failed to run program: Invalid argument (no data_in: xdp programs need input data)\n"
+    )
+
+
 def test_run_unreadable_input(progs, tmp_path):
     """A directory as data_in: bpftool reads nothing and the kernel says EINVAL; bpft names the cause."""
     ours = run_bpft("prog", "run", "pinned", progs["xdp"], "data_in", str(tmp_path))

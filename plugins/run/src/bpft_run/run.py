@@ -185,6 +185,8 @@ def test_run(fd: int, o: _Opts, data_in: bytes | None, ctx_in: bytes | None):
                 msg += f" (output data is {attr.data_size_out} bytes, data_size_out is {asked_data})"
             elif cout is not None and attr.ctx_size_out > asked_ctx:
                 msg += f" (output context is {attr.ctx_size_out} bytes, ctx_size_out is {asked_ctx})"
+        elif e.errno == _errno.EINVAL and din is None:
+            msg += f" (no data_in: {ptype or 'this'} programs need input data)"
         raise BpftError(msg, _errcode(e.errno)) from None
     data_out = dout.raw[: attr.data_size_out] if dout is not None and attr.data_size_out else None
     ctx_out = cout.raw[: attr.ctx_size_out] if cout is not None and attr.ctx_size_out else None
