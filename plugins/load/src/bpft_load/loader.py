@@ -26,6 +26,14 @@ class LoadError(Exception):
     """bpf_object__load failed (the warning has been printed)."""
 
 
+class _PrepareError(Exception):
+    """libbpf's prog_prepare_load_fn failed with ``err`` (its own warning printed)."""
+
+    def __init__(self, err: int):
+        super().__init__(err)
+        self.err = err
+
+
 class _BindAttr(ctypes.Structure):
     _fields_ = [("prog_fd", ctypes.c_uint32), ("map_fd", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
 
@@ -145,6 +153,7 @@ def _load_prog(obj: Object, lk, log: Log, kernel_log_level: int, ifindex: int) -
     p = lk.prog
     if p.prog_type == 0:
         log.warn(f"prog '{p.name}': missing BPF prog type, check ELF section name '{p.sec_name}'")
+        log.warn(f"prog '{p.name}': failed to load: -22")
         raise LoadError()
     insns = bytes(lk.insns)
     ins = ctypes.create_string_buffer(insns, len(insns))
@@ -169,10 +178,17 @@ def _load_prog(obj: Object, lk, log: Log, kernel_log_level: int, ifindex: int) -
         attr.prog_flags |= BPF_F_XDP_HAS_FRAGS
     if flags & S.ATTACH_BTF:
         _, sl, target = p.sec_name.partition("/")
-        if not sl:
-            log.warn(f"prog '{p.name}': no BTF-based attach target is specified, use bpf_program__set_attach_target()")
-            raise LoadError()
-        attr.attach_btf_id = _attach_btf_id(p, target, log)
+        try:
+            if not sl:
+                log.warn(
+                    f"prog '{p.name}': no BTF-based attach target is specified, use bpf_program__set_attach_target()"
+                )
+                raise _PrepareError(-errno.EINVAL)
+            attr.attach_btf_id = _attach_btf_id(p, target, log)
+        except _PrepareError as e:
+            log.warn(f"prog '{p.name}': failed to prepare load attributes: {e.err}")
+            log.warn(f"prog '{p.name}': failed to load: {e.err}")
+            raise LoadError() from None
     if obj.btf_fd >= 0:
         attr.prog_btf_fd = obj.btf_fd
         if lk.func_info:
@@ -197,11 +213,12 @@ def _load_prog(obj: Object, lk, log: Log, kernel_log_level: int, ifindex: int) -
             if level == 0:
                 level = 1
                 continue
+            vlog = _fixup_verifier_log(obj, lk, e.log) if e.log else e.log
             log.warn(f"prog '{p.name}': BPF program load failed: {e.strerror}")
             if e.errno == errno.EPERM:
-                log.warn("permission error while running as root; try raising 'ulimit -l'? current value: unlimited")
-            if e.log:
-                log.warn(f"prog '{p.name}': -- BEGIN PROG LOAD LOG --\n{e.log}-- END PROG LOAD LOG --")
+                _perm_msg(log)
+            if vlog:
+                log.warn(f"prog '{p.name}': -- BEGIN PROG LOAD LOG --\n{vlog}-- END PROG LOAD LOG --")
             log.warn(f"prog '{p.name}': failed to load: {-e.errno}")
             raise LoadError() from None
         del keep
@@ -217,9 +234,9 @@ def _attach_btf_id(p, target: str, log: Log) -> int:
 
     from .vmlinux import find_kernel_type
 
-    if p.prog_type == 28:  # freplace needs a target program
-        log.warn(f"prog '{p.name}': freplace programs need a target program, which bpft cannot set")
-        raise LoadError()
+    if p.prog_type == 28:  # freplace needs a target program, which bpftool cannot give
+        log.warn(f"prog '{p.name}': attach program FD is not set")
+        raise _PrepareError(-errno.EINVAL)
     if p.attach_type == 23:  # trace_raw_tp
         tid = find_kernel_type("btf_trace_" + target, B.TYPEDEF)
     else:
@@ -227,5 +244,64 @@ def _attach_btf_id(p, target: str, log: Log) -> int:
         tid = find_kernel_type(prefix + target, B.FUNC)
     if not tid:
         log.warn(f"prog '{p.name}': failed to find kernel BTF type ID of '{target}': -3")
-        raise LoadError()
+        raise _PrepareError(-errno.ESRCH)
     return tid
+
+
+CORE_POISON_LINE = "invalid func unknown#195896080\n"
+
+
+def _fixup_verifier_log(obj: Object, lk, text: str) -> str:
+    """libbpf's fixup_verifier_log(): name the CO-RE relocation behind a poisoned call.
+
+    Among the last 10 lines, ``N: (85) call unknown#195896080`` followed by
+    ``invalid func unknown#195896080`` becomes ``N: <invalid CO-RE relocation>``
+    and ``failed to resolve CO-RE relocation SPEC``.
+    """
+    import re
+    import struct
+
+    lines = text.splitlines(keepends=True)
+    for i in range(len(lines) - 1, max(len(lines) - 11, -1), -1):
+        if not lines[i].startswith(CORE_POISON_LINE):
+            continue
+        if i == 0:
+            continue
+        m = re.match(r"\s*([+-]?\d+): \(\s*[+-]?\d+\) call unknown#195896080\s", lines[i - 1])
+        if not m:
+            return text
+        insn_idx = int(m.group(1))
+        rec = next((r for off, r in lk.core if off // 8 == insn_idx), None)
+        if rec is None or obj.btf is None:
+            return text
+        try:
+            from . import corerelo
+
+            _o, type_id, access_off, kind = struct.unpack_from("<IIII", rec)
+            relo = corerelo.CoreRelo(insn_idx * 8, type_id, obj.btf.str_at(access_off), kind)
+            spec = corerelo.format_spec(corerelo.parse_spec(obj.btf.btf, relo, lk.prog.name))
+        except Exception:  # noqa: BLE001 - libbpf leaves the log as it is when the spec won't parse
+            return text
+        if len(spec) >= 256:
+            spec = spec[:255] + "..."
+        patch = f"{insn_idx}: <invalid CO-RE relocation>\nfailed to resolve CO-RE relocation {spec}\n"
+        return "".join(lines[: i - 1]) + patch + "".join(lines[i + 1 :])
+    return text
+
+
+def _perm_msg(log: Log) -> None:
+    """libbpf's pr_perm_msg(): only as root, and only when RLIMIT_MEMLOCK is finite."""
+    import resource
+
+    if os.geteuid() != 0:
+        return
+    cur = resource.getrlimit(resource.RLIMIT_MEMLOCK)[0]
+    if cur == resource.RLIM_INFINITY:
+        return
+    if cur < 1024:
+        val = f"{cur} bytes"
+    elif cur < 1024 * 1024:
+        val = f"{cur / 1024:.1f} KiB"
+    else:
+        val = f"{cur / (1024 * 1024):.1f} MiB"
+    log.warn(f"permission error while running as root; try raising 'ulimit -l'? current value: {val}")

@@ -253,8 +253,9 @@ def init_maps(obj: Object, log: Log, strict: bool) -> None:
         m.flags = BPF_F_RDONLY_PROG if kind == MAP_RODATA else 0
         if obj.btf is not None:
             m.value_type_id = _find_by_name(obj.btf.btf, real)
-        if _mmapable(obj, m):
-            m.flags |= BPF_F_MMAPABLE
+        # bpftool 7.1's libbpf (Linux 6.1's tools/lib/bpf) makes every global data map
+        # mmapable; the later rule (only with a non-static VAR, see _mmapable) is not its own
+        m.flags |= BPF_F_MMAPABLE
         m.data = obj.sec_data.get(idx, b"\0" * m.value_size) if kind != MAP_BSS else b"\0" * m.value_size
         log.debug(f"map '{m.name}' (global data): at sec_idx {idx}, offset 0, flags {m.flags:x}.")
         obj.maps.append(m)
