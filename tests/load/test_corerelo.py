@@ -22,6 +22,7 @@ from bpft.btf import Btf
 from conftest import BPF_DIR, run_bpftool
 
 corerelo = pytest.importorskip("bpft_load.corerelo")
+vmlinux = pytest.importorskip("bpft_load.vmlinux")
 elffile = pytest.importorskip("elftools.elf.elffile")
 
 CORE_OBJECTS = ["core_fields.o", "core_kinds.o", "core_btf.o"]
@@ -276,7 +277,8 @@ def test_kernel_index_agrees_with_full_parse():
     """The lazy vmlinux index decodes the same types as core's full parser."""
     from bpft import btf as core_btf
 
-    k = corerelo.kernel_target()
+    k = vmlinux.kernel_btf()
+    assert corerelo.kernel_target() is k
     full = core_btf.vmlinux()
     assert k.nr_types == len(full.types)
     step = max(1, len(full.types) // 5000)
@@ -297,21 +299,106 @@ def test_kernel_index_without_cache(monkeypatch, tmp_path):
     """Scan and cache give the same answers; a stale or corrupt cache is ignored."""
     monkeypatch.setenv("BPFT_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("BPFT_NO_CACHE", raising=False)
-    first = corerelo.KernelBtf()
+    first = vmlinux.KernelBtf()
     assert first.index_source == "scan"
-    second = corerelo.KernelBtf()
+    second = vmlinux.KernelBtf()
     assert second.index_source == "cache"
     monkeypatch.setenv("BPFT_NO_CACHE", "1")
-    bare = corerelo.KernelBtf()
+    bare = vmlinux.KernelBtf()
     assert bare.index_source == "scan"
     for name in ("task_struct", "cgroup", "pid_t", "nonexistent_struct_zz"):
         assert first.candidates(name) == second.candidates(name) == bare.candidates(name)
     monkeypatch.delenv("BPFT_NO_CACHE")
-    idx = tmp_path / "vmlinux.idx"
-    data = bytearray(idx.read_bytes())
+    idx = tmp_path / vmlinux.CACHE_NAME
+    good = idx.read_bytes()
+    data = bytearray(good)
     data[200:260] = b"\xff" * 60
     idx.write_bytes(bytes(data))
-    third = corerelo.KernelBtf()
+    third = vmlinux.KernelBtf()
     assert third.index_source == "scan"
     assert third.candidates("task_struct") == bare.candidates("task_struct")
+    for cut in (0, 10, len(good) // 2, len(good) - 1):
+        idx.write_bytes(good[:cut])
+        assert vmlinux.KernelBtf().index_source == "scan", cut
+        assert vmlinux.KernelBtf().index_source == "cache", cut
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.kernel
+def test_kernel_index_never_reused_for_other_btf(monkeypatch, tmp_path):
+    """The cache is keyed by the BTF file: a copy (or another kernel's BTF) rebuilds it."""
+    monkeypatch.setenv("BPFT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("BPFT_NO_CACHE", raising=False)
+    assert vmlinux.KernelBtf().index_source in ("scan", "cache")
+    assert vmlinux.KernelBtf().index_source == "cache"
+    # the same bytes elsewhere, then a different BTF of the same size and ends
+    other = tmp_path / "vmlinux"
+    data = bytearray(Path(vmlinux.VMLINUX).read_bytes())
+    other.write_bytes(data)
+    k = vmlinux.KernelBtf(str(other))
+    assert k.index_source == "scan"
+    assert vmlinux.KernelBtf(str(other)).index_source == "cache"
+    ref = vmlinux.KernelBtf()
+    assert ref.index_source == "scan"  # the copy's index was not taken for the kernel's
+    # the file rewritten in place with a type renamed (same size, same first and last 64 KiB)
+    tid = ref.find("task_struct", 4)
+    pos = ref.ss + ref.type(tid).name_off
+    assert data[pos : pos + 11] == b"task_struct"
+    data[pos : pos + 11] = b"task_strucz"
+    other.write_bytes(data)
+    changed = vmlinux.KernelBtf(str(other))
+    assert changed.index_source == "scan"
+    assert changed.find("task_struct", 4) == 0
+    assert changed.find("task_strucz", 4) == tid
+    # the same file after a reboot (another kernel, or the same one again)
+    assert vmlinux.KernelBtf().index_source == "scan"
+    assert vmlinux.KernelBtf().index_source == "cache"
+    monkeypatch.setattr(vmlinux, "_boot_id", lambda: b"0" * 36)
+    assert vmlinux.KernelBtf().index_source == "scan"
+
+
+@pytest.mark.kernel
+def test_kernel_index_unusable_cache_dir(monkeypatch, tmp_path):
+    """A cache dir that cannot be created, or a cache file someone else could have written, is not used."""
+    monkeypatch.delenv("BPFT_NO_CACHE", raising=False)
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("BPFT_CACHE_DIR", str(tmp_path / "file" / "sub"))
+    k = vmlinux.KernelBtf()
+    assert k.index_source == "scan"
+    assert k._hash is None  # not built for nothing
+    monkeypatch.setenv("BPFT_NO_CACHE", "1")
+    bare = vmlinux.KernelBtf()
+    for name in ("task_struct", "sk_buff", "nonexistent_struct_zz"):
+        assert k.candidates(name) == bare.candidates(name)
+    monkeypatch.delenv("BPFT_NO_CACHE")
+    cdir = tmp_path / "c"
+    monkeypatch.setenv("BPFT_CACHE_DIR", str(cdir))
+    vmlinux.KernelBtf()
+    idx = cdir / vmlinux.CACHE_NAME
+    assert vmlinux.KernelBtf().index_source == "cache"
+    idx.chmod(0o666)
+    assert vmlinux.KernelBtf().index_source == "scan"  # group/world-writable: rewritten
+    assert vmlinux.KernelBtf().index_source == "cache"
+    os.chown(idx, 12345, 12345)
+    assert vmlinux.KernelBtf().index_source == "scan"  # another user's file: replaced
+    assert idx.stat().st_uid == os.geteuid()
+
+
+@pytest.mark.kernel
+def test_find_kernel_type():
+    """Exact name and kind, the first id as libbpf's btf__find_by_name_kind, flavored names too."""
+    from bpft import btf as core_btf
+
+    full = core_btf.vmlinux()
+    first: dict = {}
+    for i, t in enumerate(full.types, 1):
+        if t.name_off:
+            first.setdefault((full.name(t.name_off), t.kind), i)
+    k = vmlinux.kernel_btf()
+    flavored = [key for key in first if "___" in key[0]]
+    step = max(1, len(first) // 3000)
+    for key in list(first)[::step] + flavored:
+        assert k.find(*key) == first[key], key
+        assert vmlinux.find_kernel_type(*key) == first[key], key
+    for name, kind in (("task_struct", core_btf.FUNC), ("nonexistent_zz", core_btf.FUNC), ("", core_btf.INT)):
+        assert vmlinux.find_kernel_type(name, kind) == 0

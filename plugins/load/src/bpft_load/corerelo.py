@@ -17,26 +17,16 @@ The algorithm is libbpf's (``relo_core.c``: spec parsing, candidate matching,
    ld_imm64 imm), or poisoned (``call 0xbad2310``) when the relocation cannot
    be satisfied and libbpf would leave it to the verifier to complain.
 
-The target is normally the kernel's own BTF (:func:`kernel_target`). Parsing
-all of /sys/kernel/btf/vmlinux (5.5 MB, 126k types) into Python objects costs
-half a second, so :class:`KernelBtf` maps the file and decodes only the types
-a relocation touches. Type ids need the byte position of every record, which
-takes one pass over the type section (about 50 ms in Python); that index and a
-hash table of essential names are kept in ``/run/bpft`` (a tmpfs, gone at
-reboot, and keyed by boot id and the file's size and contents), so later
-processes of the same boot map them and pay nothing.
+The target is normally the kernel's own BTF (:func:`kernel_target`), the
+lazily decoded :class:`.vmlinux.KernelBtf` whose name index is cached once
+per boot (its module docstring says where and how).
 """
 
 from __future__ import annotations
 
-import bisect
 import errno as _errno
-import mmap
-import os
 import struct
 import weakref
-import zlib
-from array import array
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -65,6 +55,8 @@ from bpft.btf import (
     Btf,
     Type,
 )
+
+from .vmlinux import KernelBtf, essential_name, essential_name_len, kernel_btf
 
 # enum bpf_core_relo_kind
 (
@@ -217,23 +209,6 @@ def parse_core_relos(btf_ext: bytes, local_btf: Btf) -> dict[str, list[CoreRelo]
     return out
 
 
-# --- names -------------------------------------------------------------------------
-
-
-def essential_name_len(name: str) -> int:
-    """bpf_core_essential_name_len: length before the last ``X___Y`` flavor separator."""
-    if "___" not in name:
-        return len(name)
-    for i in range(len(name) - 5, -1, -1):
-        if name[i] != "_" and name[i + 1 : i + 4] == "___" and name[i + 4] != "_":
-            return i + 1
-    return len(name)
-
-
-def essential_name(name: str) -> str:
-    return name[: essential_name_len(name)]
-
-
 # --- target BTF ----------------------------------------------------------------------
 
 
@@ -270,285 +245,9 @@ class TargetBtf:
         return self._by_name.get(ess, [])
 
 
-# words after the 12-byte header: fixed, and per vlen, by kind
-_FIX = (0, 1, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0)
-_PER = (0, 0, 0, 0, 3, 3, 2, 0, 0, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 3)
-_CACHE_MAGIC = b"BPFTVMX3"
-# magic, size, type_len, str_len, ntypes, nhash, crc head, crc tail, boot id, crc of the body
-_CACHE_HDR = struct.Struct("<8sQQQQQII36sI")
-
-
-def _cache_dir() -> str | None:
-    if os.environ.get("BPFT_NO_CACHE"):
-        return None
-    return os.environ.get("BPFT_CACHE_DIR") or "/run/bpft"
-
-
-def _boot_id() -> bytes:
-    try:
-        with open("/proc/sys/kernel/random/boot_id", "rb") as f:
-            return f.read().strip()[:36].ljust(36, b"\0")
-    except OSError:
-        return b"\0" * 36
-
-
-class KernelBtf:
-    """The kernel's BTF, mapped and decoded lazily (see the module docstring).
-
-    ``type(id)`` decodes one record on demand; ``candidates(essential_name)``
-    finds the ids of every type of that essential name.
-    """
-
-    label = "vmlinux"
-
-    def __init__(self, path: str = "/sys/kernel/btf/vmlinux"):
-        self.path = path
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            try:
-                self.data: Any = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
-            except (OSError, ValueError):
-                with os.fdopen(os.dup(fd), "rb") as f:
-                    self.data = f.read()
-        finally:
-            os.close(fd)
-        data = self.data
-        if len(data) < 24:
-            raise _btf.BTFError("BTF header truncated")
-        magic, _v, _f, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from("<HBBIIIII", data)
-        if magic != _btf.MAGIC:
-            raise _btf.BTFError(f"bad BTF magic 0x{magic:x}")
-        self.ts = hdr_len + type_off
-        self.te = self.ts + type_len
-        self.ss = hdr_len + str_off
-        self.se = self.ss + str_len
-        if self.te > len(data) or self.se > len(data) or self.ts % 4:
-            raise _btf.BTFError("BTF sections out of range")
-        self._types: dict[int, Type] = {}
-        self._cands: dict[str, list[int]] = {}
-        self._offs: Any = None  # id - 1 -> record position, in words from the type section
-        self._names: Any = None  # id - 1 -> name_off (only when built here)
-        self._hash: Any = None  # sorted crc32(essential name) << 32 | id
-        self.index_source = ""
-        self._load_index()
-
-    # -- index
-    def _key(self) -> tuple:
-        d = self.data
-        head = zlib.crc32(d[: min(len(d), 65536)])
-        tail = zlib.crc32(d[max(0, len(d) - 65536) :])
-        return len(d), self.te - self.ts, self.se - self.ss, head, tail, _boot_id()
-
-    def _load_index(self) -> None:
-        cdir = _cache_dir()
-        key = self._key() if cdir else None
-        if cdir and self._read_cache(os.path.join(cdir, "vmlinux.idx"), key):
-            self.index_source = "cache"
-            return
-        self._walk()
-        self.index_source = "scan"
-        if cdir:
-            try:
-                os.makedirs(cdir, mode=0o700, exist_ok=True)
-                if os.access(cdir, os.W_OK):  # else the hash table is not worth building
-                    self._build_hash()
-                    self._write_cache(cdir, key)
-            except OSError:
-                pass
-
-    def _read_cache(self, path: str, key: tuple) -> bool:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            return False
-        try:
-            m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
-        except (OSError, ValueError):
-            return False
-        finally:
-            os.close(fd)
-        try:
-            if len(m) < _CACHE_HDR.size:
-                return False
-            magic, size, tlen, slen, ntypes, nhash, head, tail, boot, crc = _CACHE_HDR.unpack_from(m)
-            if magic != _CACHE_MAGIC or (size, tlen, slen, head, tail, boot) != key:
-                return False
-            o_start = _CACHE_HDR.size + (-_CACHE_HDR.size % 8)
-            h_start = o_start + 4 * ntypes + (-(4 * ntypes) % 8)
-            if h_start + 8 * nhash != len(m) or not ntypes:
-                return False
-            if zlib.crc32(memoryview(m)[o_start:]) != crc:
-                return False
-            offs = memoryview(m)[o_start : o_start + 4 * ntypes].cast("I")
-            hashes = memoryview(m)[h_start : h_start + 8 * nhash].cast("Q")
-            # spot-check that the offsets still chain through this BTF
-            ts = self.ts
-            if offs[0] != 0 or self._rec_end(ts + 4 * offs[ntypes - 1]) != self.te:
-                return False
-            step = max(1, ntypes // 64)
-            for i in range(0, ntypes - 1, step):
-                if self._rec_end(ts + 4 * offs[i]) != ts + 4 * offs[i + 1]:
-                    return False
-        except (struct.error, ValueError, IndexError, TypeError):
-            return False
-        self._offs, self._hash, self._cache_map = offs, hashes, m
-        return True
-
-    def _write_cache(self, cdir: str, key: tuple) -> None:
-        os.makedirs(cdir, mode=0o700, exist_ok=True)
-        size, tlen, slen, head, tail, boot = key
-        offs = self._offs if isinstance(self._offs, array) else array("I", self._offs)
-        body = offs.tobytes() + b"\0" * (-(4 * len(offs)) % 8) + self._hash.tobytes()
-        crc = zlib.crc32(body)
-        hdr = _CACHE_HDR.pack(_CACHE_MAGIC, size, tlen, slen, len(offs), len(self._hash), head, tail, boot, crc)
-        body = [hdr, b"\0" * (-len(hdr) % 8), body]
-        tmp = os.path.join(cdir, f".vmlinux.idx.{os.getpid()}")
-        with open(tmp, "wb") as f:
-            f.write(b"".join(body))
-        os.replace(tmp, os.path.join(cdir, "vmlinux.idx"))
-
-    def _rec_end(self, pos: int) -> int:
-        (info,) = struct.unpack_from("<I", self.data, pos + 4)
-        k = (info >> 24) & 0x1F
-        if k >= len(_FIX):
-            raise ValueError("bad kind")
-        return pos + 12 + 4 * (_FIX[k] + _PER[k] * (info & 0xFFFF))
-
-    def _walk(self) -> None:
-        """One pass over the type section: the position and name of every record."""
-        ts, te = self.ts, self.te
-        w = memoryview(self.data)[ts:te]
-        if len(w) % 4:
-            raise _btf.BTFError("BTF type section not word aligned")
-        w = w.cast("I")
-        offs = []
-        names = []
-        ap, apn = offs.append, names.append
-        step: dict[int, int] = {}
-        get = step.get
-        i, n = 0, len(w)
-        try:
-            while i < n:
-                ap(i)
-                apn(w[i])
-                info = w[i + 1]
-                s = get(info)
-                if s is None:
-                    k = (info >> 24) & 0x1F
-                    if k >= len(_FIX):
-                        raise _btf.BTFError(f"unknown BTF kind {k}")
-                    s = step[info] = 3 + _FIX[k] + _PER[k] * (info & 0xFFFF)
-                i += s
-        except IndexError:
-            raise _btf.BTFError("BTF type section truncated") from None
-        if i != n:
-            raise _btf.BTFError("BTF type section truncated")
-        self._offs = array("I", offs)
-        self._names = array("I", names)
-        self._names_bytes = self._names.tobytes()
-
-    def _build_hash(self) -> None:
-        """crc32(essential name) << 32 | id for every named type, sorted."""
-        data, ss = self.data, self.ss
-        by_off: dict[int, int] = {}
-        out = []
-        ap = out.append
-        for tid, noff in enumerate(self._names, 1):
-            if not noff:
-                continue
-            h = by_off.get(noff)
-            if h is None:
-                p = ss + noff
-                s = data[p : data.find(b"\0", p, self.se)]
-                if b"___" in s:
-                    s = essential_name(s.decode(errors="replace")).encode()
-                h = by_off[noff] = zlib.crc32(s)
-            ap(h << 32 | tid)
-        out.sort()
-        self._hash = array("Q", out)
-
-    # -- the target interface
-    @property
-    def nr_types(self) -> int:
-        return len(self._offs)
-
-    def type(self, type_id: int) -> Type:
-        t = self._types.get(type_id)
-        if t is None:
-            if type_id <= 0 or type_id > len(self._offs):
-                raise _btf.BTFError(f"type id {type_id} out of range")
-            try:
-                t, _ = _btf._read_type(self.data, self.ts + 4 * self._offs[type_id - 1])
-            except struct.error:
-                raise _btf.BTFError(f"type {type_id} truncated") from None
-            self._types[type_id] = t
-        return t
-
-    def name(self, off: int) -> str:
-        p = self.ss + off
-        if off < 0 or p >= self.se:
-            if off == 0:
-                return ""
-            raise _btf.BTFError(f"string offset {off} out of range")
-        end = self.data.find(b"\0", p, self.se)
-        return self.data[p : end if end >= 0 else self.se].decode(errors="replace")
-
-    def candidates(self, ess: str) -> list[int]:
-        got = self._cands.get(ess)
-        if got is None:
-            got = self._cands[ess] = self._find(ess)
-        return got
-
-    def _find(self, ess: str) -> list[int]:
-        if not ess:
-            return []
-        if self._hash is not None:
-            h = zlib.crc32(ess.encode())
-            lo = h << 32
-            i = bisect.bisect_left(self._hash, lo)
-            ids = []
-            hashes = self._hash
-            while i < len(hashes) and hashes[i] >> 32 == h:
-                tid = hashes[i] & 0xFFFFFFFF
-                if essential_name(self.name(self.type(tid).name_off)) == ess:
-                    ids.append(tid)
-                i += 1
-            return ids
-        # no hash table: find the strings, then the records naming them
-        data, ss, se = self.data, self.ss, self.se
-        raw = ess.encode()
-        str_offs = []
-        p = data.find(b"\0" + raw + b"\0", ss, se)
-        if p >= 0:
-            str_offs.append(p + 1 - ss)
-        p = data.find(b"\0" + raw + b"___", ss, se)
-        while p >= 0:
-            end = data.find(b"\0", p + 1, se)
-            if essential_name(data[p + 1 : end].decode(errors="replace")) == ess:
-                str_offs.append(p + 1 - ss)
-            p = data.find(b"\0" + raw + b"___", p + 1, se)
-        names = self._names_bytes
-        ids = []
-        for off in str_offs:
-            pat = struct.pack("<I", off)
-            q = names.find(pat)
-            while q >= 0:
-                if q % 4 == 0:
-                    ids.append(q // 4 + 1)
-                q = names.find(pat, q + 1)
-        ids.sort()
-        return ids
-
-
-_kernel: KernelBtf | None = None
-
-
 def kernel_target() -> KernelBtf:
-    """The running kernel's BTF as a relocation target, indexed once per process."""
-    global _kernel
-    if _kernel is None:
-        _kernel = KernelBtf()
-    return _kernel
+    """The running kernel's BTF as a relocation target (:func:`.vmlinux.kernel_btf`)."""
+    return kernel_btf()
 
 
 _wrapped: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
