@@ -115,7 +115,7 @@ def dump_cfg(out, image: bytes, dis: Disasm) -> None:
                 raw = raws[i] if 0 <= i < n else 0
                 nxt = raws[i + 1] if 0 <= i + 1 < n else 0
                 double = raw & 0xFF == 0x18
-                parts.append(f"{i - f.start:4d}: " + _escape(dis.raw_text(raw, nxt) + "\n"))
+                parts.append(f"{i - f.start: 4d}: " + _escape(dis.raw_text(raw, nxt) + "\n"))
                 if i != tail:
                     parts.append(" | ")
             parts.append('}"];\n\n')

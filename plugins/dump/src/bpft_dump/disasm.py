@@ -3,8 +3,9 @@
 :class:`Disasm` turns one instruction into bpftool's text, e.g.
 ``(85) call bpf_map_lookup_elem#1`` or ``(bf) r1 = r6``. The text depends on
 the instruction's bytes only (plus, for calls, on the program's jited ksyms
-and on /proc/kallsyms), so it is cached by the raw 8 bytes (16 for ld_imm64):
-real programs repeat instructions a lot.
+and on /proc/kallsyms), so it is cached by the raw 8 bytes: real programs
+repeat instructions a lot. The common classes are formatted by per-opcode
+closures with their constant parts baked in (:meth:`Disasm._build_fast`).
 
 Faithful to the 6.1-era disassembler that Debian's bpftool is built with:
 instructions it predates print as it prints them (``BUG_alu64_d7`` for
@@ -15,7 +16,11 @@ ignored as it ignores it.
 
 from __future__ import annotations
 
+import struct
+
 from .helpers import HELPER_NAMES
+
+_SLOT = struct.Struct("<BBhi")
 
 # bpf_alu_string, bpf_jmp_string... indexed by op >> 4; None prints as glibc's "(null)"
 ALU_OPS = ("+=", "-=", "*=", "/=", "|=", "&=", "<<=", ">>=", "neg", "%=", "^=", "=", "s>>=", "endian", None, None)
@@ -56,7 +61,8 @@ class Disasm:
         self.jited_ksyms = list(jited_ksyms)
         self._loader = ksyms_loader
         self._ksyms = None
-        self.cache: dict[int, str] = {}
+        self.cache: dict[bytes, str] = {}
+        self.fast = self._build_fast()
 
     # -- callbacks
     def _syms(self):
@@ -163,11 +169,66 @@ class Disasm:
         return f"({code:02x}) if {r}{dst} {_s(JMP_OPS[op >> 4])} 0x{imm & 0xFFFFFFFF:x} goto pc{off:+d}"
 
     def raw_text(self, raw: int, raw2: int = 0) -> str:
-        """Text of the instruction whose 8 little-endian bytes are ``raw`` (cached)."""
-        t = self.cache.get(raw)
+        """Text of the instruction whose 8 little-endian bytes are ``raw``."""
+        code = raw & 0xFF
+        return self.text(code, (raw >> 8) & 0xFF, _s16(raw >> 16), _s32(raw >> 32), _s32(raw2 >> 32))
+
+    def slot_text(self, slot: bytes, nxt: bytes = b"") -> str:
+        """Text of one 8-byte slot (``nxt``: the following slot, for ld_imm64), cached by its bytes.
+
+        The cache is keyed by the bytes (whose hash mixes every bit; raw u64
+        keys would collide on their low bits, the opcode).
+        """
+        t = self.cache.get(slot)
         if t is None:
-            code = raw & 0xFF
-            t = self.text(code, (raw >> 8) & 0xFF, _s16(raw >> 16), _s32(raw >> 32), _s32(raw2 >> 32))
-            if code != 0x18:
-                self.cache[raw] = t
+            code, regs, off, imm = _SLOT.unpack(slot)
+            f = self.fast[code]
+            if f is not None:
+                t = f(regs & 0xF, regs >> 4, off, imm)
+            else:
+                imm2 = _SLOT.unpack(nxt)[3] if len(nxt) == 8 else 0
+                t = self.text(code, regs, off, imm, imm2)
+                if code == 0x18:
+                    return t
+            self.cache[slot] = t
         return t
+
+    def _build_fast(self) -> list:
+        """Per-opcode formatters for the common classes (same text as :meth:`text`)."""
+        fast: list = [None] * 256
+        for code in range(256):
+            cls = code & 7
+            c = f"({code:02x})"
+            if cls in (4, 7):
+                op = code & 0xF0
+                if op in (0xD0, 0x80):
+                    continue
+                r = "w" if cls == 4 else "r"
+                sym = _s(ALU_OPS[op >> 4])
+                if code & 8:
+                    fast[code] = lambda d, s_, o, i, p=f"{c} {r}", m=f" {sym} {r}": f"{p}{d}{m}{s_}"
+                else:
+                    fast[code] = lambda d, s_, o, i, p=f"{c} {r}", m=f" {sym} ": f"{p}{d}{m}{i}"
+            elif cls in (1, 2, 3) and code & 0xE0 == 0x60:
+                size = SIZES[(code >> 3) & 3]
+                if cls == 1:
+                    fast[code] = lambda d, s_, o, i, p=f"{c} r", m=f" = *({size} *)(r": f"{p}{d}{m}{s_} {o:+d})"
+                elif cls == 2:
+                    fast[code] = lambda d, s_, o, i, p=f"{c} *({size} *)(r": f"{p}{d} {o:+d}) = {i}"
+                else:
+                    fast[code] = lambda d, s_, o, i, p=f"{c} *({size} *)(r": f"{p}{d} {o:+d}) = r{s_}"
+            elif cls in (5, 6):
+                op = code & 0xF0
+                if op == 0x80 or code in (0x05, 0x95):
+                    continue
+                r = "w" if cls == 6 else "r"
+                sym = _s(JMP_OPS[op >> 4])
+                if code & 8:
+                    fast[code] = lambda d, s_, o, i, p=f"{c} if {r}", m=f" {sym} {r}": f"{p}{d}{m}{s_} goto pc{o:+d}"
+                else:
+                    fast[code] = lambda d, s_, o, i, p=f"{c} if {r}", m=f" {sym} 0x": (
+                        f"{p}{d}{m}{i & 0xFFFFFFFF:x} goto pc{o:+d}"
+                    )
+        fast[0x05] = lambda d, s_, o, i: f"(05) goto pc{o:+d}"
+        fast[0x95] = lambda d, s_, o, i: "(95) exit"
+        return fast

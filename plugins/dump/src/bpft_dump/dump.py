@@ -310,33 +310,33 @@ _CHUNK = 1 << 16
 def xlated_plain(out, image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, linum: bool) -> None:
     """bpftool's dump_xlated_plain(), written in large chunks."""
     ann = _annotations(image, btf, funcs, linfo, linum, json=False)
-    cache = dis.cache
+    n = len(image) // 8
+    slots = [s for (s,) in struct.iter_unpack("8s", memoryview(image)[: n * 8])]
+    text = dis.slot_text
+    get = dis.cache.get
     parts: list[str] = []
     append = parts.append
     skip = False
-    n = len(image) // 8
-    for i, (raw,) in enumerate(struct.iter_unpack("<Q", memoryview(image)[: n * 8])):
+    for i, slot in enumerate(slots):
         if skip:
             skip = False
             continue
-        if ann:
-            a = ann.get(i)
-            if a is not None:
-                append(a)
-        t = cache.get(raw)
+        if ann and i in ann:
+            append(ann[i])
+        t = get(slot)
         if t is None:
-            if raw & 0xFF == 0x18:
+            if slot[0] == 0x18:
                 skip = True
-                nxt = int.from_bytes(image[i * 8 + 8 : i * 8 + 16], "little")
-                t = dis.raw_text(raw, nxt)
+                t = text(slot, slots[i + 1] if i + 1 < n else b"")
             else:
-                t = dis.raw_text(raw)
-        append(f"{i:4d}: {t}\n")
+                t = text(slot)
         if opcodes:
-            hx = image[i * 8 : i * 8 + 8].hex(" ")
+            hx = slot.hex(" ")
             if skip:
-                hx += " " + image[i * 8 + 8 : i * 8 + 16].hex(" ")
-            append(f"       {hx}\n")
+                hx += " " + (slots[i + 1].hex(" ") if i + 1 < n else "")
+            append(f"{i: 4d}: {t}\n       {hx}\n")
+        else:
+            append(f"{i: 4d}: {t}\n")
         if len(parts) >= _CHUNK:
             out.write("".join(parts))
             parts.clear()
@@ -367,18 +367,20 @@ def xlated_json(image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, lin
     append = parts.append
     skip = False
     n = len(image) // 8
-    for i, (raw,) in enumerate(struct.iter_unpack("<Q", memoryview(image)[: n * 8])):
+    slots = [s for (s,) in struct.iter_unpack("8s", memoryview(image)[: n * 8])]
+    text = dis.slot_text
+    get = cache.get
+    for i, slot in enumerate(slots):
         if skip:
             skip = False
             continue
-        t = cache.get(raw)
+        t = get(slot)
         if t is None:
-            if raw & 0xFF == 0x18:
+            if slot[0] == 0x18:
                 skip = True
-                nxt = int.from_bytes(image[i * 8 + 8 : i * 8 + 16], "little")
-                t = dis.raw_text(raw, nxt)
+                t = text(slot, slots[i + 1] if i + 1 < n else b"")
             else:
-                t = dis.raw_text(raw)
+                t = text(slot)
         a = ann.get(i) if ann else None
         if a is None and not opcodes:
             append(head + t + tail)
