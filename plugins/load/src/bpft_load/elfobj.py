@@ -177,7 +177,7 @@ def open_object(path: str, log: Log, relaxed_maps: bool = False) -> Object:
 
 
 def _collect(obj: Object, data: bytes, log: Log, relaxed: bool) -> None:
-    from .elfread import ET_REL, ElfFile
+    from .elfread import ET_REL, ElfFile, read_symbols
 
     if data[:4] != b"\x7fELF":
         log.warn(f"elf: '{obj.path}' is not a proper ELF object")
@@ -211,10 +211,8 @@ def _collect(obj: Object, data: bytes, log: Log, relaxed: bool) -> None:
         raise OpenError()
     st = shdrs[symtab]
     strtab = _raw(shdrs[st["sh_link"]]) if 0 < st["sh_link"] < nsec else b""
-    raw_syms = _raw(st)
-    for i in range(len(raw_syms) // 24):
-        name_off, info, other, shndx, value, size = struct.unpack_from("<IBBHQQ", raw_syms, i * 24)
-        obj.syms.append(Sym(i, _cstr(strtab, name_off), value, size, shndx, info, other))
+    for i, (name, value, size, info, other, shndx) in enumerate(read_symbols(_raw(st), strtab)):
+        obj.syms.append(Sym(i, name, value, size, shndx, info, other))
 
     btf_data = ext_data = None
     relo_secs: list[int] = []
@@ -407,9 +405,9 @@ def _collect_relos(obj: Object, s, idx: int, log: Log) -> None:
         return
     log.debug(f"sec '{name}': collecting relocation for section({targ}) '{targ_name}'")
     sec_size = obj.sec_sizes.get(targ, 0)
-    for i in range(len(data) // 16):
-        r_offset, r_info = struct.unpack_from("<QQ", data, i * 16)
-        sym_idx = r_info >> 32
+    from .elfread import read_rels
+
+    for i, (r_offset, sym_idx, _rtype) in enumerate(read_rels(data)):
         if sym_idx >= len(obj.syms):
             log.warn(f"sec '{name}': symbol #{sym_idx} not found for relo #{i}")
             raise OpenError()

@@ -1,9 +1,10 @@
-"""A minimal reader of ELF64 little-endian relocatable objects: section headers and data.
+"""A minimal reader of ELF64 little-endian relocatable objects: sections, symbols, relocations.
 
 bpft reads BPF objects with this instead of pyelftools on the load path:
-importing ``elftools.elf.elffile`` alone costs about 160 ms (six times
-bpftool's whole load of a typical object). Every bound is checked; problems
-raise :class:`ElfFormatError`.
+importing ``elftools.elf.elffile`` costs more than bpftool's whole load of a
+typical object (docs/design-notes.md has the figures). Every bound is checked;
+problems raise :class:`ElfFormatError`. tests/load/test_elfread.py checks it
+against pyelftools on every object of the suite.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import struct
 
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _SHDR = struct.Struct("<IIQQQQIIQQ")
+_SYM = struct.Struct("<IBBHQQ")  # Elf64_Sym
+_REL = struct.Struct("<QQ")  # Elf64_Rel
 
 SHT_NAMES = {0: "SHT_NULL", 1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 4: "SHT_RELA", 8: "SHT_NOBITS",
              9: "SHT_REL", 0x6FFF4C03: "SHT_LLVM_ADDRSIG"}
@@ -89,3 +92,24 @@ class ElfFile:
 
     def get_section(self, i: int) -> Section:
         return self.sections[i]
+
+
+def cstr(tab: bytes, off: int) -> str:
+    """The NUL-terminated string at ``off`` in a string table ("" when out of range)."""
+    if off >= len(tab):
+        return ""
+    end = tab.find(b"\0", off)
+    return tab[off : end if end >= 0 else None].decode(errors="replace")
+
+
+def read_symbols(data: bytes, strtab: bytes) -> list[tuple[str, int, int, int, int, int]]:
+    """(name, st_value, st_size, st_info, st_other, st_shndx) of each Elf64_Sym in a SHT_SYMTAB's data."""
+    return [
+        (cstr(strtab, name_off), value, size, info, other, shndx)
+        for name_off, info, other, shndx, value, size in _SYM.iter_unpack(data[: len(data) - len(data) % _SYM.size])
+    ]
+
+
+def read_rels(data: bytes) -> list[tuple[int, int, int]]:
+    """(r_offset, symbol index, relocation type) of each Elf64_Rel in a SHT_REL's data."""
+    return [(off, info >> 32, info & 0xFFFFFFFF) for off, info in _REL.iter_unpack(data[: len(data) - len(data) % 16])]
