@@ -370,7 +370,23 @@ def xlated_json(image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, lin
     slots = [s for (s,) in struct.iter_unpack("8s", memoryview(image)[: n * 8])]
     text = dis.slot_text
     get = cache.get
-    for i, slot in enumerate(slots):
+    if not ann and not opcodes:
+        # the hot path: whole {"disasm": ...} objects cached by the slot's bytes
+        objs: dict[bytes, str] = {}
+        oget = objs.get
+        for i, slot in enumerate(slots):
+            if skip:
+                skip = False
+                continue
+            o = oget(slot)
+            if o is None:
+                if slot[0] == 0x18:
+                    skip = True
+                    o = head + text(slot, slots[i + 1] if i + 1 < n else b"") + tail
+                else:
+                    o = objs[slot] = head + text(slot) + tail
+            append(o)
+    for i, slot in enumerate(slots if ann or opcodes else ()):
         if skip:
             skip = False
             continue
