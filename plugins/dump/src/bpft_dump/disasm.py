@@ -193,6 +193,14 @@ class Disasm:
             self.cache[slot] = t
         return t
 
+    def fresh_text(self, slot: bytes) -> str:
+        """:meth:`slot_text` without the cache (for callers that cache what they build from it)."""
+        code, regs, off, imm = _SLOT.unpack(slot)
+        f = self.fast[code]
+        if f is not None:
+            return f(regs & 0xF, regs >> 4, off, imm)
+        return self.text(code, regs, off, imm, 0)
+
     def _build_fast(self) -> list:
         """Per-opcode formatters for the common classes (same text as :meth:`text`)."""
         fast: list = [None] * 256

@@ -374,6 +374,7 @@ def xlated_json(image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, lin
         # the hot path: whole {"disasm": ...} objects cached by the slot's bytes
         objs: dict[bytes, str] = {}
         oget = objs.get
+        fresh = dis.fresh_text
         for i, slot in enumerate(slots):
             if skip:
                 skip = False
@@ -384,7 +385,7 @@ def xlated_json(image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, lin
                     skip = True
                     o = head + text(slot, slots[i + 1] if i + 1 < n else b"") + tail
                 else:
-                    o = objs[slot] = head + text(slot) + tail
+                    o = objs[slot] = head + fresh(slot) + tail
             append(o)
     for i, slot in enumerate(slots if ann or opcodes else ()):
         if skip:
