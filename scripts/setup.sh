@@ -24,6 +24,7 @@ if [ "${1:-}" = "--test" ]; then
     command -v bpftool >/dev/null || need+=(bpftool)
     command -v clang >/dev/null || need+=(clang)
     command -v llvm-objcopy >/dev/null || need+=(llvm)
+    command -v objdump >/dev/null || need+=(binutils)  # dump jited tests compare with objdump
     command -v setpriv >/dev/null || need+=(util-linux)
     [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
     if [ ${#need[@]} -gt 0 ]; then
