@@ -402,3 +402,24 @@ def test_find_kernel_type():
         assert vmlinux.find_kernel_type(*key) == first[key], key
     for name, kind in (("task_struct", core_btf.FUNC), ("nonexistent_zz", core_btf.FUNC), ("", core_btf.INT)):
         assert vmlinux.find_kernel_type(name, kind) == 0
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("name", CORE_OBJECTS + ["core_ambig.o"])
+def test_cold_and_uncached_index_relocate_alike(name, monkeypatch, tmp_path):
+    """The first load after boot (index scanned and written), a load without any cache and a
+    load from the cache relocate every object to the same instructions and messages."""
+    obj = Obj(BPF_DIR / name)
+    monkeypatch.delenv("BPFT_NO_CACHE", raising=False)
+    monkeypatch.setenv("BPFT_CACHE_DIR", str(tmp_path))
+    results = []
+    for expect in ("scan", "cache", "nocache"):
+        if expect == "nocache":
+            monkeypatch.setenv("BPFT_NO_CACHE", "1")
+        target = vmlinux.KernelBtf()
+        assert target.index_source == ("scan" if expect == "nocache" else expect)
+        try:
+            results.append(relocate(obj, target))
+        except corerelo.CoreReloError as e:
+            results.append(str(e))
+    assert results[0] == results[1] == results[2]

@@ -276,28 +276,42 @@ def init_kconfig_map(obj: Object, log: Log) -> None:
 # --- resolution at load time ----------------------------------------------------------
 
 
-def _read_kconfig() -> dict[str, str]:
-    import gzip
+class _Kconfig:
+    """``CONFIG_X=value`` lines, looked up by name (the last line of a name wins)."""
+
+    def __init__(self, text: str):
+        self.text = "\n" + text
+
+    def get(self, name: str) -> str | None:
+        i = self.text.rfind(f"\n{name}=")
+        if i < 0:
+            return None
+        i += len(name) + 2
+        j = self.text.find("\n", i)
+        return self.text[i : j if j >= 0 else None].rstrip("\r")
+
+
+def _read_kconfig() -> _Kconfig:
+    """The running kernel's config (/boot/config-RELEASE, else /proc/config.gz), as libbpf reads it.
+
+    Only the names a program asks for are looked up: parsing every line of a
+    100 KB config costs milliseconds.
+    """
+    import zlib
 
     rel = os.uname().release
-    text = None
+    text = ""
     for path in (f"/boot/config-{rel}", "/proc/config.gz"):
         try:
+            with open(path, "rb") as f:
+                raw = f.read()
             if path.endswith(".gz"):
-                with gzip.open(path, "rt", errors="replace") as f:
-                    text = f.read()
-            else:
-                with open(path, errors="replace") as f:
-                    text = f.read()
-            break
-        except OSError:
+                raw = zlib.decompress(raw, 16 + zlib.MAX_WBITS)
+        except (OSError, zlib.error):
             continue
-    out = {}
-    for line in (text or "").splitlines():
-        if line.startswith("CONFIG_") and "=" in line:
-            k, _, v = line.partition("=")
-            out[k] = v
-    return out
+        text = raw.decode(errors="replace")
+        break
+    return _Kconfig(text)
 
 
 def _kernel_version() -> int:

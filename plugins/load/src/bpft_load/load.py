@@ -269,11 +269,10 @@ def _reuse_fd(m, fd: int) -> None:
 
 def _pin(log, fd: int, path: str, what: str) -> None:
     """bpf_program__pin / bpf_map__pin: make the parent dir, check it is bpffs, pin."""
-    from bpft.handles import c_dirname
     from bpft.kernel import fs
     from bpft.kernel import syscall as sc
 
-    d = c_dirname(path)
+    d = _c_dirname(path)
     try:
         os.mkdir(d, 0o700)
     except FileExistsError:
@@ -296,12 +295,20 @@ def _pin(log, fd: int, path: str, what: str) -> None:
     log.debug(f"{what}: pinned at '{path}'")
 
 
+def _c_dirname(path: str) -> str:
+    """glibc dirname(), as ``bpft.handles.c_dirname`` (not imported: bpft.handles costs ~2 ms of imports)."""
+    p = path.rstrip("/")
+    if not p:
+        return "/" if path else "."
+    head = p.rsplit("/", 1)[0] if "/" in p else "."
+    return head.rstrip("/") or "/"
+
+
 def _mount_for_pin(ctx, name: str) -> None:
     """bpftool's mount_bpffs_for_pin()."""
-    from bpft.handles import c_dirname
     from bpft.kernel import fs
 
-    d = c_dirname(name)
+    d = _c_dirname(name)
     if fs.is_bpffs(d):
         return
     if ctx.options.nomount:

@@ -18,10 +18,13 @@ Location, first that applies:
 
 - ``BPFT_NO_CACHE`` set (to anything non-empty): no cache; each process scans
   (~60 ms) and finds names by searching the string section instead of a table;
-- ``$BPFT_CACHE_DIR/vmlinux.idx``;
-- ``/run/bpft/vmlinux.idx`` when running as root (a tmpfs: gone at reboot);
-- ``$XDG_RUNTIME_DIR/bpft/vmlinux.idx``, else ``$XDG_CACHE_HOME/bpft`` (or
+- ``$BPFT_CACHE_DIR``;
+- ``/run/bpft`` when running as root (a tmpfs: gone at reboot);
+- ``$XDG_RUNTIME_DIR/bpft``, else ``$XDG_CACHE_HOME/bpft`` (or
   ``~/.cache/bpft``) for other users.
+
+The file in it is :data:`CACHE_NAME` (``vmlinux-v4.idx``: the format version
+is in the name, so two revisions of bpft never overwrite each other's).
 
 Safety: the file is keyed by the BTF file's size, section lengths, CRCs of its
 first and last 64 KiB, its device, inode and mtime, and the boot id, so
@@ -50,7 +53,7 @@ from bpft import btf as _btf
 from bpft.btf import Type
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
-CACHE_NAME = "vmlinux.idx"
+CACHE_NAME = "vmlinux-v4.idx"
 
 
 def cache_dir() -> str | None:
@@ -152,6 +155,7 @@ class KernelBtf:
             raise _btf.BTFError("BTF sections out of range")
         self._types: dict[int, Type] = {}
         self._cands: dict[str, list[int]] = {}
+        self._strs: dict[int, str] = {}  # decoded names (CO-RE matching walks the same members again)
         self._offs: Any = None  # id - 1 -> record position, in words from the type section
         self._names: Any = None  # id - 1 -> name_off (only when built here)
         self._hash: Any = None  # sorted crc32(essential name) << 32 | id
@@ -323,13 +327,17 @@ class KernelBtf:
         return t
 
     def name(self, off: int) -> str:
+        got = self._strs.get(off)
+        if got is not None:
+            return got
         p = self.ss + off
         if off < 0 or p >= self.se:
             if off == 0:
                 return ""
             raise _btf.BTFError(f"string offset {off} out of range")
         end = self.data.find(b"\0", p, self.se)
-        return self.data[p : end if end >= 0 else self.se].decode(errors="replace")
+        got = self._strs[off] = self.data[p : end if end >= 0 else self.se].decode(errors="replace")
+        return got
 
     def candidates(self, ess: str) -> list[int]:
         got = self._cands.get(ess)
