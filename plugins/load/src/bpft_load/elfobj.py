@@ -146,6 +146,7 @@ class Object:
         self.data_secs: dict[int, str] = {}  # shndx -> MAP_DATA / MAP_RODATA / MAP_BSS
         self.syms: list[Sym] = []
         self.kconfig_map_idx = -1
+        self.symtab_shndx = 0
 
     def main_programs(self) -> list[Program]:
         return [p for p in self.programs if not p.is_sub]
@@ -209,6 +210,7 @@ def _collect(obj: Object, data: bytes, log: Log, relaxed: bool) -> None:
     if symtab is None:
         log.warn(f"elf: couldn't find symbol table in {obj.path}, stripped object file?")
         raise OpenError()
+    obj.symtab_shndx = symtab
     st = shdrs[symtab]
     strtab = _raw(shdrs[st["sh_link"]]) if 0 < st["sh_link"] < nsec else b""
     for i, (name, value, size, info, other, shndx) in enumerate(read_symbols(_raw(st), strtab)):

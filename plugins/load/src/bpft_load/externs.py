@@ -10,6 +10,7 @@ import struct
 from bpft import btf as B
 
 from .elfobj import (
+    BPF_F_MMAPABLE,
     BPF_F_RDONLY_PROG,
     MAP_KCONFIG,
     STB_GLOBAL,
@@ -265,9 +266,12 @@ def init_kconfig_map(obj: Object, log: Log) -> None:
     m.key_size = 4
     m.value_size = obj.kconfig_size
     m.max_entries = 1
-    m.flags = BPF_F_RDONLY_PROG
+    # an internal map as bpftool 7.1's libbpf makes it: mmapable, announced as global data
+    m.flags = BPF_F_RDONLY_PROG | BPF_F_MMAPABLE
+    m.sec_idx = obj.symtab_shndx
     m.value_type_id = obj.btf.find(".kconfig", B.DATASEC) if obj.btf else 0
     m.data = bytearray(obj.kconfig_size)
+    log.debug(f"map '{m.name}' (global data): at sec_idx {m.sec_idx}, offset 0, flags {m.flags:x}.")
     obj.kconfig_map_idx = len(obj.maps)
     obj.maps.append(m)
     log.debug(f'map {len(obj.maps) - 1} is "{m.name}"')
