@@ -1,11 +1,13 @@
 """The kernel's BPF disassembler (kernel/bpf/disasm.c as bpftool v7.1 carries it), in Python.
 
 :class:`Disasm` turns one instruction into bpftool's text, e.g.
-``(85) call bpf_map_lookup_elem#1`` or ``(bf) r1 = r6``. The text depends on
-the instruction's bytes only (plus, for calls, on the program's jited ksyms
-and on /proc/kallsyms), so it is cached by the raw 8 bytes: real programs
-repeat instructions a lot. The common classes are formatted by per-opcode
-closures with their constant parts baked in (:meth:`Disasm._build_fast`).
+``(85) call bpf_map_lookup_elem#1`` or ``(bf) r1 = r6``. For all but a few
+opcodes the text is a function of the fields alone, so it is written down
+as one ``str.format`` text per opcode (:data:`BODY_FORMATS`), and a whole
+image is formatted by one ``map()`` over its decoded columns
+(:meth:`Disasm.listing`): no Python code runs per instruction. Calls (named
+from the program's jited ksyms and /proc/kallsyms), ld_imm64 (two slots)
+and atomics go through :meth:`Disasm.text`.
 
 Faithful to the 6.1-era disassembler that Debian's bpftool is built with:
 instructions it predates print as it prints them (``BUG_alu64_d7`` for
@@ -17,6 +19,8 @@ ignored as it ignores it.
 from __future__ import annotations
 
 import struct
+from itertools import repeat
+from operator import itemgetter
 
 from .helpers import HELPER_NAMES
 
@@ -61,8 +65,6 @@ class Disasm:
         self.jited_ksyms = list(jited_ksyms)
         self._loader = ksyms_loader
         self._ksyms = None
-        self.cache: dict[bytes, str] = {}
-        self.fast = self._build_fast()
 
     # -- callbacks
     def _syms(self):
@@ -173,70 +175,120 @@ class Disasm:
         code = raw & 0xFF
         return self.text(code, (raw >> 8) & 0xFF, _s16(raw >> 16), _s32(raw >> 32), _s32(raw2 >> 32))
 
-    def slot_text(self, slot: bytes, nxt: bytes = b"") -> str:
-        """Text of one 8-byte slot (``nxt``: the following slot, for ld_imm64), cached by its bytes.
+    def listing(self, image: bytes, formats: list[str], index: bool = False, hexes: bool = False) -> list[str]:
+        """One string per 8-byte slot of ``image``: ``formats[code]`` filled in (see :func:`wrapped_formats`).
 
-        The cache is keyed by the bytes (whose hash mixes every bit; raw u64
-        keys would collide on their low bits, the opcode).
+        The whole image is decoded column by column (memoryview slices and
+        casts) and formatted by one ``map(str.format, ...)``: no Python code
+        runs per instruction. Slots of :data:`SPECIAL` opcodes (and second
+        halves of ld_imm64) come back as whatever their format gives (``""``);
+        callers fill them in from :meth:`special_slots` and :meth:`text`.
+        ``index`` passes the slot number as argument 5, ``hexes`` the slot's
+        bytes in hex (``"b7 01 00 ..."``) as argument 6.
         """
-        t = self.cache.get(slot)
-        if t is None:
-            code, regs, off, imm = _SLOT.unpack(slot)
-            f = self.fast[code]
-            if f is not None:
-                t = f(regs & 0xF, regs >> 4, off, imm)
-            else:
-                imm2 = _SLOT.unpack(nxt)[3] if len(nxt) == 8 else 0
-                t = self.text(code, regs, off, imm, imm2)
-                if code == 0x18:
-                    return t
-            self.cache[slot] = t
-        return t
+        n = len(image) // 8
+        mv = memoryview(image)[: n * 8]
+        regs = mv[1::8]
+        cols = [
+            map(formats.__getitem__, mv[0::8]),
+            map(_DST.__getitem__, regs),
+            map(_SRC.__getitem__, regs),
+            mv.cast("h")[1::4],
+            mv.cast("i")[1::2],
+            mv.cast("I")[1::2],
+        ]
+        if index or hexes:
+            cols.append(range(n))
+        if hexes:
+            cols.append(map(bytes.hex, map(itemgetter(0), struct.iter_unpack("8s", mv)), repeat(" ")))
+        return list(map(str.format, *cols))
 
-    def fresh_text(self, slot: bytes) -> str:
-        """:meth:`slot_text` without the cache (for callers that cache what they build from it)."""
-        code, regs, off, imm = _SLOT.unpack(slot)
-        f = self.fast[code]
-        if f is not None:
-            return f(regs & 0xF, regs >> 4, off, imm)
-        return self.text(code, regs, off, imm, 0)
+    @staticmethod
+    def special_slots(image: bytes) -> list[int]:
+        """Indexes of the slots whose opcode is in :data:`SPECIAL`, ascending."""
+        n = len(image) // 8
+        mask = image[0 : n * 8 : 8].translate(_SPECIAL_MASK)
+        out = []
+        find = mask.find
+        i = find(1)
+        while i >= 0:
+            out.append(i)
+            i = find(1, i + 1)
+        return out
 
-    def _build_fast(self) -> list:
-        """Per-opcode formatters for the common classes (same text as :meth:`text`)."""
-        fast: list = [None] * 256
-        for code in range(256):
-            cls = code & 7
-            c = f"({code:02x})"
-            if cls in (4, 7):
-                op = code & 0xF0
-                if op in (0xD0, 0x80):
-                    continue
-                r = "w" if cls == 4 else "r"
-                sym = _s(ALU_OPS[op >> 4])
-                if code & 8:
-                    fast[code] = lambda d, s_, o, i, p=f"{c} {r}", m=f" {sym} {r}": f"{p}{d}{m}{s_}"
-                else:
-                    fast[code] = lambda d, s_, o, i, p=f"{c} {r}", m=f" {sym} ": f"{p}{d}{m}{i}"
-            elif cls in (1, 2, 3) and code & 0xE0 == 0x60:
-                size = SIZES[(code >> 3) & 3]
-                if cls == 1:
-                    fast[code] = lambda d, s_, o, i, p=f"{c} r", m=f" = *({size} *)(r": f"{p}{d}{m}{s_} {o:+d})"
-                elif cls == 2:
-                    fast[code] = lambda d, s_, o, i, p=f"{c} *({size} *)(r": f"{p}{d} {o:+d}) = {i}"
-                else:
-                    fast[code] = lambda d, s_, o, i, p=f"{c} *({size} *)(r": f"{p}{d} {o:+d}) = r{s_}"
-            elif cls in (5, 6):
-                op = code & 0xF0
-                if op == 0x80 or code in (0x05, 0x95):
-                    continue
-                r = "w" if cls == 6 else "r"
-                sym = _s(JMP_OPS[op >> 4])
-                if code & 8:
-                    fast[code] = lambda d, s_, o, i, p=f"{c} if {r}", m=f" {sym} {r}": f"{p}{d}{m}{s_} goto pc{o:+d}"
-                else:
-                    fast[code] = lambda d, s_, o, i, p=f"{c} if {r}", m=f" {sym} 0x": (
-                        f"{p}{d}{m}{i & 0xFFFFFFFF:x} goto pc{o:+d}"
-                    )
-        fast[0x05] = lambda d, s_, o, i: f"(05) goto pc{o:+d}"
-        fast[0x95] = lambda d, s_, o, i: "(95) exit"
-        return fast
+    def slot(self, image: bytes, i: int) -> str:
+        """The text of slot ``i`` of ``image`` (the next slot's imm completes an ld_imm64)."""
+        code, regs, off, imm = _SLOT.unpack_from(image, i * 8)
+        imm2 = _SLOT.unpack_from(image, i * 8 + 8)[3] if len(image) >= i * 8 + 16 else 0
+        return self.text(code, regs, off, imm, imm2)
+
+
+_DST = tuple(r & 0xF for r in range(256))
+_SRC = tuple(r >> 4 for r in range(256))
+
+
+def _body_format(code: int) -> str | None:
+    """str.format text of opcode ``code`` over (dst, src, off, imm, imm as u32), as :meth:`Disasm.text` prints it;
+    None when the text depends on more than these (calls, ld_imm64, atomics)."""
+    cls = code & 7
+    c = f"({code:02x})"
+    if cls == 4 or cls == 7:
+        r = "w" if cls == 4 else "r"
+        op = code & 0xF0
+        if op == 0xD0:
+            if cls == 7:
+                return f"BUG_alu64_{code:02x}"
+            return c + " r{0} = " + ("be" if code & 8 else "le") + "{3} r{0}"
+        if op == 0x80:
+            return f"{c} {r}{{0}} = -{r}{{0}}"
+        if code & 8:
+            return f"{c} {r}{{0}} {_s(ALU_OPS[op >> 4])} {r}{{1}}"
+        return f"{c} {r}{{0}} {_s(ALU_OPS[op >> 4])} {{3}}"
+    size = SIZES[(code >> 3) & 3]
+    mode = code & 0xE0
+    if cls == 3:
+        if mode == 0x60:
+            return c + " *(" + size + " *)(r{0} {2:+d}) = r{1}"
+        if mode == 0xC0:
+            return None
+        return f"BUG_{code:02x}"
+    if cls == 2:
+        if mode == 0x60:
+            return c + " *(" + size + " *)(r{0} {2:+d}) = {3}"
+        if mode == 0xC0:
+            return f"{c} nospec"
+        return f"BUG_st_{code:02x}"
+    if cls == 1:
+        if mode != 0x60:
+            return f"BUG_ldx_{code:02x}"
+        return c + " r{0} = *(" + size + " *)(r{1} {2:+d})"
+    if cls == 0:
+        if mode == 0x20:
+            return c + " r0 = *(" + size + " *)skb[{3}]"
+        if mode == 0x40:
+            return c + " r0 = *(" + size + " *)skb[r{1} + {3}]"
+        if code == 0x18:
+            return None
+        return f"BUG_ld_{code:02x}"
+    op = code & 0xF0
+    if op == 0x80:
+        return None
+    if code == 0x05:
+        return c + " goto pc{2:+d}"
+    if code == 0x95:
+        return f"{c} exit"
+    r = "w" if cls == 6 else "r"
+    if code & 8:
+        return f"{c} if {r}{{0}} {_s(JMP_OPS[op >> 4])} {r}{{1}} goto pc{{2:+d}}"
+    return f"{c} if {r}{{0}} {_s(JMP_OPS[op >> 4])} 0x{{4:x}} goto pc{{2:+d}}"
+
+
+BODY_FORMATS: tuple[str | None, ...] = tuple(_body_format(code) for code in range(256))
+SPECIAL = frozenset(code for code, f in enumerate(BODY_FORMATS) if f is None)
+_SPECIAL_MASK = bytes(1 if code in SPECIAL else 0 for code in range(256))
+
+
+def wrapped_formats(head: str, tail: str) -> list[str]:
+    """Per opcode, ``head + text + tail`` as a str.format text (``head``/``tail`` are format texts
+    themselves: ``{5}`` is the slot number, ``{6}`` its hex); ``""`` for the :data:`SPECIAL` opcodes."""
+    return [head + f + tail if f is not None else "" for f in BODY_FORMATS]

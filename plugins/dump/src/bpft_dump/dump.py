@@ -20,7 +20,7 @@ from bpft.kernel import info as kinfo
 from bpft.kernel import uapi
 from bpft.output import json_quote
 
-from .disasm import Disasm
+from .disasm import SPECIAL, Disasm, wrapped_formats
 from .linfo import ProgLinfo, linfo_json, linfo_plain
 
 
@@ -304,43 +304,48 @@ def _annotations(image: bytes, btf, funcs, linfo, linum: bool, json: bool) -> di
     return out
 
 
-_CHUNK = 1 << 16
+def _braces(text: str) -> str:
+    """``text`` as a literal inside a str.format text."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _fill_specials(texts: list[str], image: bytes, dis: Disasm, ann: dict, wrap) -> None:
+    """Put in ``texts`` (from :meth:`Disasm.listing`) what its formats leave out: the
+    :data:`SPECIAL` instructions (``wrap(i, text)``), the annotated ones (``wrap(i, text, ann)``),
+    and ``""`` for the second halves of ld_imm64, which bpftool does not print."""
+    n = len(image) // 8
+    specials = dis.special_slots(image)
+    if ann:
+        specials = sorted(set(specials).union(ann))
+    skipped = -1
+    for i in specials:
+        if i == skipped:
+            continue
+        code = image[i * 8]
+        if code in SPECIAL or i in ann:
+            texts[i] = wrap(i, dis.slot(image, i), ann.get(i))
+        if code == 0x18 and i + 1 < n:
+            skipped = i + 1
+            texts[skipped] = ""
 
 
 def xlated_plain(out, image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, linum: bool) -> None:
-    """bpftool's dump_xlated_plain(), written in large chunks."""
+    """bpftool's dump_xlated_plain()."""
     ann = _annotations(image, btf, funcs, linfo, linum, json=False)
     n = len(image) // 8
-    slots = [s for (s,) in struct.iter_unpack("8s", memoryview(image)[: n * 8])]
-    text = dis.slot_text
-    get = dis.cache.get
-    parts: list[str] = []
-    append = parts.append
-    skip = False
-    for i, slot in enumerate(slots):
-        if skip:
-            skip = False
-            continue
-        if ann and i in ann:
-            append(ann[i])
-        t = get(slot)
-        if t is None:
-            if slot[0] == 0x18:
-                skip = True
-                t = text(slot, slots[i + 1] if i + 1 < n else b"")
-            else:
-                t = text(slot)
+    texts = dis.listing(image, wrapped_formats("{5: 4d}: ", "\n       {6}\n" if opcodes else "\n"), True, opcodes)
+
+    def wrap(i: int, t: str, a) -> str:
+        text = f"{i: 4d}: {t}\n"
         if opcodes:
-            hx = slot.hex(" ")
-            if skip:
-                hx += " " + (slots[i + 1].hex(" ") if i + 1 < n else "")
-            append(f"{i: 4d}: {t}\n       {hx}\n")
-        else:
-            append(f"{i: 4d}: {t}\n")
-        if len(parts) >= _CHUNK:
-            out.write("".join(parts))
-            parts.clear()
-    out.write("".join(parts))
+            hx = image[i * 8 : i * 8 + 8].hex(" ")
+            if image[i * 8] == 0x18:
+                hx += " " + (image[i * 8 + 8 : i * 8 + 16].hex(" ") if i + 1 < n else "")
+            text += f"       {hx}\n"
+        return a + text if a else text
+
+    _fill_specials(texts, image, dis, ann, wrap)
+    out.write("".join(texts))
 
 
 def _hex_array(data: bytes) -> list:
@@ -354,7 +359,6 @@ def xlated_json(image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, lin
     from bpft.output import RawJson, _render
 
     ann = _annotations(image, btf, funcs, linfo, linum, json=True)
-    cache = dis.cache
     if pretty:
         lead = "\n" + "    " * (depth + 2)
         close = "\n" + "    " * (depth + 1) + "}"
@@ -363,62 +367,41 @@ def xlated_json(image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, lin
     else:
         head = '{"disasm":"'
         tail = '"}'
-    parts: list[str] = []
-    append = parts.append
-    skip = False
     n = len(image) // 8
-    slots = [s for (s,) in struct.iter_unpack("8s", memoryview(image)[: n * 8])]
-    text = dis.slot_text
-    get = cache.get
-    if not ann and not opcodes:
-        # the hot path: whole {"disasm": ...} objects cached by the slot's bytes
-        objs: dict[bytes, str] = {}
-        oget = objs.get
-        fresh = dis.fresh_text
-        for i, slot in enumerate(slots):
-            if skip:
-                skip = False
-                continue
-            o = oget(slot)
-            if o is None:
-                if slot[0] == 0x18:
-                    skip = True
-                    o = head + text(slot, slots[i + 1] if i + 1 < n else b"") + tail
-                else:
-                    o = objs[slot] = head + fresh(slot) + tail
-            append(o)
-    for i, slot in enumerate(slots if ann or opcodes else ()):
-        if skip:
-            skip = False
-            continue
-        t = get(slot)
-        if t is None:
-            if slot[0] == 0x18:
-                skip = True
-                t = text(slot, slots[i + 1] if i + 1 < n else b"")
-            else:
-                t = text(slot)
-        a = ann.get(i) if ann else None
+
+    def obj(i: int, t: str, a) -> str:
         if a is None and not opcodes:
-            append(head + t + tail)
-            continue
-        obj: dict = {}
-        if a is not None:
-            for k, v in a:
-                obj[k] = v
-        obj["disasm"] = RawJson('"' + t + '"')
+            return head + t + tail
+        o: dict = dict(a) if a else {}
+        o["disasm"] = RawJson('"' + t + '"')
         if opcodes:
             slot = image[i * 8 : i * 8 + 8]
-            imm = image[i * 8 + 4 : i * 8 + 16] if skip else slot[4:8]
-            obj["opcodes"] = {
+            imm = image[i * 8 + 4 : i * 8 + 16] if slot[0] == 0x18 and i + 1 < n else slot[4:8]
+            o["opcodes"] = {
                 "code": RawJson(f'"0x{slot[0]:02x}"'),
                 "src_reg": RawJson(f'"0x{slot[1] >> 4:x}"'),
                 "dst_reg": RawJson(f'"0x{slot[1] & 0xF:x}"'),
                 "off": _hex_array(slot[2:4]),
                 "imm": _hex_array(imm),
             }
-        append(_render(obj, depth + 1, pretty))
-    if not parts:
+        return _render(o, depth + 1, pretty)
+
+    if opcodes:
+        # every object is built in Python; the texts still come from the bulk formatter
+        texts = dis.listing(image, wrapped_formats("", ""))
+        _fill_specials(texts, image, dis, ann, lambda i, t, a: t)
+        skip = False
+        for i in range(n):
+            if skip:
+                skip = False
+                continue
+            skip = image[i * 8] == 0x18
+            texts[i] = obj(i, texts[i], ann.get(i))
+    else:
+        texts = dis.listing(image, wrapped_formats(_braces(head), _braces(tail)))
+        _fill_specials(texts, image, dis, ann, obj)
+    body = ",".join(filter(None, texts))
+    if not body:
         return "[]"
     end = ("\n" + "    " * depth + "]") if pretty else "]"
-    return "[" + ",".join(parts) + end
+    return "[" + body + end
