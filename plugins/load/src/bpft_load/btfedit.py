@@ -29,7 +29,7 @@ def _type_len(kind: int, vlen: int) -> int:
 
 class EditableBtf:
     def __init__(self, data: bytes):
-        self.btf = B.Btf(data)  # validates the layout (raises BTFError)
+        self._btf: B.Btf | None = B.Btf(data)  # validates the layout (raises BTFError)
         _m, _v, _f, hdr_len, type_off, type_len, str_off, str_len = _HDR.unpack_from(data)
         self.types = bytearray(data[hdr_len + type_off : hdr_len + type_off + type_len])
         self.strings = bytearray(data[hdr_len + str_off : hdr_len + str_off + str_len])
@@ -119,7 +119,14 @@ class EditableBtf:
         hdr = _HDR.pack(B.MAGIC, 1, 0, 24, 0, len(self.types), len(self.types), len(self.strings))
         return hdr + bytes(self.types) + bytes(self.strings)
 
-    def reparse(self) -> B.Btf:
-        """A fresh read-only view of the edited blob."""
-        self.btf = B.Btf(self.encode())
-        return self.btf
+    @property
+    def btf(self) -> B.Btf:
+        """A read-only view of the current bytes, parsed when first asked for after an edit."""
+        if self._btf is None:
+            self._btf = B.Btf(self.encode())
+        return self._btf
+
+    def reparse(self) -> None:
+        """Edits are done: the next read of :attr:`btf` parses the edited blob (once, however
+        many edits and reparse() calls came before)."""
+        self._btf = None

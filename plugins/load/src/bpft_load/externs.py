@@ -57,14 +57,13 @@ def collect_externs(obj: Object, log: Log) -> None:
         if t.kind == B.DATASEC:
             for vid, _o, _s in t.members:
                 sec_of[vid] = btf.name(t.name_off)
+    # the first extern VAR / FUNC of each name (one pass, not one per symbol)
+    extern_ids: dict[str, int] = {}
+    for i, t in enumerate(btf.types):
+        if t.kind in (B.VAR, B.FUNC) and (t.members if t.kind == B.VAR else t.vlen) == BTF_VAR_GLOBAL_EXTERN:
+            extern_ids.setdefault(btf.name(t.name_off), btf.first_id + i)
     for sym in cands:
-        tid = 0
-        for i, t in enumerate(btf.types):
-            if t.kind in (B.VAR, B.FUNC) and btf.name(t.name_off) == sym.name:
-                linkage = t.members if t.kind == B.VAR else t.vlen
-                if linkage == BTF_VAR_GLOBAL_EXTERN:
-                    tid = btf.first_id + i
-                    break
+        tid = extern_ids.get(sym.name, 0)
         if not tid:
             log.warn(f"failed to find BTF for extern '{sym.name}': -2")
             raise OpenError()
