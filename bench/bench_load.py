@@ -42,14 +42,14 @@ from common import bpft_exe  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(cmd: list[str], env: dict) -> tuple[float, float]:
-    """(wall, user + system CPU) seconds of one run of ``cmd``."""
+def _run(cmd: list[str], env: dict) -> tuple[float, float, int]:
+    """(wall, user + system CPU) seconds of one run of ``cmd``, and its exit status."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
+    rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False).returncode
     wall = time.perf_counter() - t
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+    return wall, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime, rc
 
 
 class _Tool:
@@ -57,8 +57,8 @@ class _Tool:
 
     def __init__(self, name: str, start: list[str], load: list[str], env: dict, cold: bool = False):
         self.name, self.start, self.load, self.env, self.cold = name, start, load, env, cold
-        self.t_start: list[tuple[float, float]] = []
-        self.t_load: list[tuple[float, float]] = []
+        self.t_start: list[tuple[float, float, int]] = []
+        self.t_load: list[tuple[float, float, int]] = []
 
     def round(self, obj: str, pin: Path) -> None:
         self.t_start.append(_run(self.start, self.env))
@@ -73,6 +73,9 @@ class _Tool:
             shutil.rmtree(pin, ignore_errors=True)
             if cdir:
                 shutil.rmtree(cdir, ignore_errors=True)
+
+    def failures(self) -> int:
+        return sum(1 for t in self.t_load if t[2])
 
     def beyond_start(self, what: int = 0) -> float:
         """Median loadall minus median start-up: wall time (what=0) or CPU time (what=1)."""
@@ -115,7 +118,7 @@ def main() -> int:
         cols = "".join(f" {t.name:>9}" for t in tools)
         ratios = "".join(f" {t.name + '/tool':>14} {'(cpu)':>6}" for t in tools[1:])
         print(f"{'object':24}{cols}{ratios}")
-        starts: dict[str, list[tuple[float, float]]] = {t.name: [] for t in tools}
+        starts: dict[str, list[tuple[float, float, int]]] = {t.name: [] for t in tools}
         for obj in objs:
             ok = subprocess.run(["bpftool", "prog", "loadall", obj, str(pin)], capture_output=True).returncode == 0
             shutil.rmtree(pin, ignore_errors=True)
@@ -136,12 +139,13 @@ def main() -> int:
                 f" {t.beyond_start(0) / max(tool_wall, 1e-6):14.2f} {t.beyond_start(1) / max(tool_cpu, 1e-6):6.2f}"
                 for t in tools[1:]
             )
-            print(line, flush=True)
+            failed = [f"{t.name} failed {t.failures()} of {len(t.t_load)} runs" for t in tools if t.failures()]
+            print(line + (f"  ({'; '.join(failed)}: figures not valid)" if failed else ""), flush=True)
             for t in tools:
                 starts[t.name] += t.t_start
         print(
             "start-up: "
-            + ", ".join(f"{k} {statistics.median(w for w, _ in v) * 1e3:.1f} ms" for k, v in starts.items() if v)
+            + ", ".join(f"{k} {statistics.median(x[0] for x in v) * 1e3:.1f} ms" for k, v in starts.items() if v)
         )
     finally:
         shutil.rmtree(base, ignore_errors=True)
