@@ -477,7 +477,7 @@ def _record_reloc(obj: Object, prog: Program, insn_idx: int, sym_name: str, sym:
         for i, m in enumerate(obj.maps):
             if m.kind == kind and m.sec_idx == shndx:
                 log.debug(
-                    f"prog '{prog.name}': found data map {i} ({m.name}, sec {shndx}, off {sym.value}) for insn {insn_idx}"
+                    f"prog '{prog.name}': found data map {i} ({m.name}, sec {shndx}, off {m.sec_offset}) for insn {insn_idx}"
                 )
                 prog.relos.append(Relo(R_DATA, insn_idx, map_idx=i, sym_off=sym.value, sym_name=sym_name))
                 return

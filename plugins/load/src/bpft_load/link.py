@@ -142,7 +142,13 @@ def _reloc_code(obj: Object, linked: Linked, prog: Program, log: Log, depth: int
             _reloc_code(obj, linked, sub, log, depth + 1)
         if is_func:
             _set_src(buf, i, BPF_PSEUDO_FUNC)
-        _set_imm(buf, i, linked.sub_off[id(sub)] - (base + insn_idx) - 1)
+        at = linked.sub_off[id(sub)]
+        _set_imm(buf, i, at - (base + insn_idx) - 1)
+        if log.debug_on:
+            log.debug(
+                f"prog '{prog.name}': insn #{insn_idx} relocated, imm {at - (base + insn_idx) - 1} "
+                f"points to subprog '{sub.name}' (now at {at} offset)"
+            )
 
 
 def relocate_data(obj: Object, linked: Linked, log: Log) -> None:

@@ -87,6 +87,8 @@ def _load(obj: Object, log: Log, kernel_log_level: int, ifindex: int) -> None:
     from .link import link_program, relocate_data
     from .maps import create_maps, init_prog_arrays
 
+    if log.debug_on and _needs_vmlinux_btf(obj):
+        log.debug("loading kernel BTF '/sys/kernel/btf/vmlinux': 0")
     resolve_externs(obj, log)
     _load_btf(obj, log)
     create_maps(obj, log, ifindex)
@@ -104,6 +106,16 @@ def _load(obj: Object, log: Log, kernel_log_level: int, ifindex: int) -> None:
             except sc.BpfError as e:
                 log.warn(f"prog '{p.name}': failed to bind map '{m.name}': {e.strerror}")
     init_prog_arrays(obj, log)
+
+
+def _needs_vmlinux_btf(obj: Object) -> bool:
+    """libbpf's obj_needs_vmlinux_btf(): when bpf_object__load reads the kernel's BTF."""
+    if obj.btf_ext is not None and obj.btf_ext.core_relo.by_sec:
+        return True
+    if any(e.kind == "ksym" and e.type_id for e in obj.externs):
+        return True
+    # struct_ops, lsm, and tracing programs (no freplace target can be given here)
+    return any(p.prog_type in (26, 27, 29) for p in obj.main_programs())
 
 
 def _load_btf(obj: Object, log: Log) -> None:
@@ -142,8 +154,13 @@ def _apply_core(obj: Object, linked, log: Log) -> None:
         for off, raw in lk.core:
             _o, type_id, access_off, kind = struct.unpack_from("<IIII", raw)
             relos.append(corerelo.CoreRelo(off, type_id, obj.btf.str_at(access_off), kind))
+        dbg = log.debug if log.debug_on else None
+        if dbg:
+            dbg(f"sec '{lk.prog.sec_name}': found {len(relos)} CO-RE relocations")
         try:
-            corerelo.apply_core_relos(lk.insns, relos, btf, target)
+            corerelo.apply_core_relos(
+                lk.insns, relos, btf, target, prog_name=lk.prog.name, log=dbg, warn=log.warn
+            )
         except corerelo.CoreReloError as e:
             log.warn(f"prog '{lk.prog.name}': relo failed: {e}")
             raise LoadError() from None
@@ -206,12 +223,16 @@ def _load_prog(obj: Object, lk, log: Log, kernel_log_level: int, ifindex: int) -
             attr.line_info = ctypes.addressof(lib)
             attr.line_info_cnt = len(lk.line_info)
     level = kernel_log_level
+    log_size = LOG_BUF_SIZE
     while True:
         try:
-            fd = sc.prog_load(attr, log_size=LOG_BUF_SIZE if level else 0, log_level=level)
+            fd, vlog = _prog_load(attr, level, log_size)
         except sc.BpfError as e:
             if level == 0:
                 level = 1
+                continue
+            if e.errno == errno.ENOSPC and log_size <= 0xFFFFFFFF // 2:
+                log_size *= 2  # libbpf: the log did not fit, retry with a buffer twice as big
                 continue
             vlog = _fixup_verifier_log(obj, lk, e.log) if e.log else e.log
             log.warn(f"prog '{p.name}': BPF program load failed: {e.strerror}")
@@ -224,8 +245,26 @@ def _load_prog(obj: Object, lk, log: Log, kernel_log_level: int, ifindex: int) -
         del keep
         if kernel_log_level:
             # libbpf prints the log of a successful load at debug level
-            pass
+            log.debug(f"prog '{p.name}': -- BEGIN PROG LOAD LOG --\n{vlog}-- END PROG LOAD LOG --")
         return fd
+
+
+def _prog_load(attr, level: int, log_size: int = LOG_BUF_SIZE) -> tuple[int, str]:
+    """BPF_PROG_LOAD with a verifier log at ``level`` (none at 0); returns the fd and the
+    log, which libbpf prints with -d after a successful load too (on failure it is in
+    ``BpfError.log``)."""
+    if not level:
+        return sc.prog_load(attr), ""
+    buf = ctypes.create_string_buffer(log_size)
+    attr.log_buf, attr.log_size, attr.log_level = ctypes.addressof(buf), log_size, level
+    try:
+        fd = sc.bpf(sc.PROG_LOAD, attr)
+    except sc.BpfError as e:
+        e.log = buf.value.decode("utf-8", "replace")
+        raise
+    finally:
+        attr.log_buf = attr.log_size = attr.log_level = 0
+    return fd, buf.value.decode("utf-8", "replace")
 
 
 def _attach_btf_id(p, target: str, log: Log) -> int:

@@ -90,10 +90,20 @@ def _field_int(log: Log, map_name: str, btf: B.Btf, name: str, mtype: int) -> in
     return at.members[2]
 
 
-def parse_map_def(obj: Object, log: Log, map_name: str, def_id: int, strict: bool, m: MapDef, is_inner: bool) -> MapDef | None:
+# libbpf's fill_map_from_def() prints what it found in this order, after the whole
+# definition (and the inner map's, which follows) has been parsed
+_FOUND_ORDER = ("type", "key", "value", "max_entries", "map_flags", "map_extra", "pinning", "numa_node", "inner")
+
+
+def parse_map_def(
+    obj: Object, log: Log, map_name: str, def_id: int, strict: bool, m: MapDef, is_inner: bool,
+    found_lines: list[str] | None = None,
+) -> MapDef | None:
     btf = obj.btf.btf
     t = btf.type(def_id)
     inner: MapDef | None = None
+    found: dict[str, str] = {}
+    inner_lines: list[str] = []
     n = len(t.members)
     for i, (name_off, mtype, _boff, _bsz) in enumerate(t.members):
         name = btf.name(name_off)
@@ -102,16 +112,16 @@ def parse_map_def(obj: Object, log: Log, map_name: str, def_id: int, strict: boo
             raise OpenError()
         if name == "type":
             m.type = _field_int(log, map_name, btf, name, mtype)
-            log.debug(f"map '{map_name}': found type = {m.type}.")
+            found["type"] = f"found type = {m.type}."
         elif name == "max_entries":
             m.max_entries = _field_int(log, map_name, btf, name, mtype)
-            log.debug(f"map '{map_name}': found max_entries = {m.max_entries}.")
+            found["max_entries"] = f"found max_entries = {m.max_entries}."
         elif name == "map_flags":
             m.flags = _field_int(log, map_name, btf, name, mtype)
-            log.debug(f"map '{map_name}': found map_flags = 0x{m.flags:x}.")
+            found["map_flags"] = f"found map_flags = 0x{m.flags:x}."
         elif name == "numa_node":
             m.numa_node = _field_int(log, map_name, btf, name, mtype)
-            log.debug(f"map '{map_name}': found numa_node = {m.numa_node}.")
+            found["numa_node"] = f"found numa_node = {m.numa_node}."
         elif name in ("key_size", "value_size"):
             sz = _field_int(log, map_name, btf, name, mtype)
             cur = m.key_size if name == "key_size" else m.value_size
@@ -122,7 +132,8 @@ def parse_map_def(obj: Object, log: Log, map_name: str, def_id: int, strict: boo
                 m.key_size = sz
             else:
                 m.value_size = sz
-            log.debug(f"map '{map_name}': found {name} = {sz}.")
+            if not found.get(name[:-5], "").startswith(f"found {name[:-5]} ["):
+                found[name[:-5]] = f"found {name} = {sz}."
         elif name in ("key", "value"):
             what = name
             pt = btf.type(mtype) if mtype else None
@@ -141,7 +152,7 @@ def parse_map_def(obj: Object, log: Log, map_name: str, def_id: int, strict: boo
             if cur and cur != sz:
                 log.warn(f"map '{map_name}': conflicting {what} size {cur} != {sz}.")
                 raise OpenError()
-            log.debug(f"map '{map_name}': found {what} [{pt.size_or_type}], sz = {sz}.")
+            found[what] = f"found {what} [{pt.size_or_type}], sz = {sz}."
             if what == "key":
                 m.key_size, m.key_type_id = sz, pt.size_or_type
             else:
@@ -184,8 +195,9 @@ def parse_map_def(obj: Object, log: Log, map_name: str, def_id: int, strict: boo
                 log.warn(f"map '{map_name}': map-in-map inner def is of unexpected kind {kind_str(btf, tid)}.")
                 raise OpenError()
             inner = MapDef(f"{map_name}.inner")
-            parse_map_def(obj, log, f"{map_name}.inner", tid, strict, inner, True)
+            parse_map_def(obj, log, f"{map_name}.inner", tid, strict, inner, True, inner_lines)
             m.has_inner_def = True
+            found["inner"] = "found inner map definition."
         elif name == "pinning":
             if is_inner:
                 log.warn(f"map '{map_name}': inner def can't be pinned.")
@@ -195,10 +207,10 @@ def parse_map_def(obj: Object, log: Log, map_name: str, def_id: int, strict: boo
                 log.warn(f"map '{map_name}': invalid pinning value {val}.")
                 raise OpenError()
             m.pinning = val
-            log.debug(f"map '{map_name}': found pinning = {val}.")
+            found["pinning"] = f"found pinning = {val}."
         elif name == "map_extra":
             m.map_extra = _field_int(log, map_name, btf, name, mtype)
-            log.debug(f"map '{map_name}': found map_extra = 0x{m.map_extra:x}.")
+            found["map_extra"] = f"found map_extra = 0x{m.map_extra:x}."
         else:
             if strict:
                 log.warn(f"map '{map_name}': unknown field '{name}'.")
@@ -207,6 +219,12 @@ def parse_map_def(obj: Object, log: Log, map_name: str, def_id: int, strict: boo
     if m.type == 0:
         log.warn(f"map '{map_name}': map type isn't specified.")
         raise OpenError()
+    lines = [f"map '{map_name}': {found[k]}" for k in _FOUND_ORDER if k in found] + inner_lines
+    if found_lines is not None:
+        found_lines.extend(lines)
+    else:
+        for line in lines:
+            log.debug(line)
     if m.type == MAP_TYPE_RINGBUF:
         m.max_entries = _adjust_ringbuf(m.max_entries)
     return inner
