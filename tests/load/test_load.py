@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,16 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import BPF_DIR, ROOT, byname_pin_names, byname_pins_removed, prog_id_of, run_bpft, run_bpftool  # noqa: E402
+from conftest import (  # noqa: E402
+    BPF_DIR,
+    ROOT,
+    bpft_cmd,
+    byname_pin_names,
+    byname_pins_removed,
+    prog_id_of,
+    run_bpft,
+    run_bpftool,
+)
 from parity import compare, show, xlated  # noqa: E402
 
 OBJECTS = sorted(p.name for p in BPF_DIR.glob("*.o")) + ["../../examples/hello.bpf.o"]
@@ -150,3 +161,81 @@ def test_errors_as_bpftool(case, bpffs_dir, tmp_path):
     # bpftool's Error line, exactly
     assert [ln for ln in res[0][1] if ln.startswith("Error")] == [ln for ln in res[1][1] if ln.startswith("Error")]
     assert not (bpffs_dir / "f").exists() or res[1][0] == 0
+
+
+# --- -d: libbpf's debug lines and the verifier log, on success too -------------------------
+
+_BPFTOOL_REMINDER = ("Warning: bpftool is now running", "If it used to work")
+_MASKS = [
+    (re.compile(r"0x[0-9a-f]{8,16}\b"), "0xADDR"),  # kernel addresses in the verifier log
+    (re.compile(r"\bfd=\d+"), "fd=N"),
+    (re.compile(r"\b\d+ usec\b"), "N usec"),
+]
+
+
+def _debug_lines(text: str, pin_dir: Path) -> list[str]:
+    out = []
+    for ln in text.splitlines():
+        if ln.startswith(_BPFTOOL_REMINDER):
+            continue
+        ln = ln.replace(str(pin_dir), "PIN")
+        for rx, sub in _MASKS:
+            ln = rx.sub(sub, ln)
+        out.append(ln)
+    return out
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("obj", ["examples/hello.bpf.o", "tests/bpf/load_subprogs.o", "tests/bpf/core_fields.o"])
+def test_debug_output_as_bpftool(obj, bpffs_dir):
+    t = run_bpftool("-d", "prog", "loadall", str(ROOT / obj), str(bpffs_dir / "t"))
+    f = run_bpft("-d", "prog", "loadall", str(ROOT / obj), str(bpffs_dir / "f"))
+    assert t.returncode == f.returncode == 0, f.stderr_text[-2000:]
+    lt, lf = _debug_lines(t.stderr_text, bpffs_dir / "t"), _debug_lines(f.stderr_text, bpffs_dir / "f")
+    # the verifier's log of each successful load is there, as bpftool prints it
+    logs = [ln for ln in lt if ln.endswith("-- BEGIN PROG LOAD LOG --")]
+    assert logs and len(logs) == len(os.listdir(bpffs_dir / "t"))
+    assert any(ln.startswith("processed ") for ln in lf)
+    assert lt == lf
+
+
+# --- dev NAME on a device that cannot offload ---------------------------------------------
+
+
+@pytest.fixture
+def veth_netns():
+    """A veth pair in a fresh network namespace; yields (netns name, device)."""
+    if not shutil.which("ip"):
+        pytest.skip("no ip(8)")
+    ns = f"bpft_dev_{os.getpid()}"
+    r = subprocess.run(["ip", "netns", "add", ns], capture_output=True)
+    if r.returncode:
+        pytest.skip(f"cannot make a netns: {r.stderr.decode(errors='replace').strip()}")
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "add", "bpftva", "type", "veth", "peer", "name", "bpftvb"], check=True)
+        yield ns, "bpftva"
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+@pytest.mark.parity
+@pytest.mark.parametrize("where", ["lo", "veth"])
+@pytest.mark.parametrize("obj", ["examples/hello.bpf.o", "tests/bpf/run_nobtf.o"])  # a map first; no map
+@pytest.mark.parametrize("json_out", [False, True])
+def test_dev_without_offload_as_bpftool(where, obj, json_out, bpffs_dir, request):
+    prefix: list[str] = []
+    dev = "lo"
+    if where == "veth":
+        ns, dev = request.getfixturevalue("veth_netns")
+        prefix = ["ip", "netns", "exec", ns]
+    words = (["-j"] if json_out else []) + ["prog", "load", str(ROOT / obj)]
+    res = []
+    for tool, pin in ((["bpftool"], "t"), (bpft_cmd(), "f")):
+        r = subprocess.run([*prefix, *tool, *words, str(bpffs_dir / pin), "dev", dev], capture_output=True, text=True)
+        assert "Traceback" not in r.stderr
+        said = [ln for ln in r.stderr.splitlines() if ln and not ln.startswith(_BPFTOOL_REMINDER)]
+        res.append((r.returncode, r.stdout, said))
+        assert not (bpffs_dir / pin).exists()
+    assert res[0][0] == 255  # the kernel refuses: this device cannot offload
+    assert res[0][2] or res[0][1]  # and bpftool says why
+    assert res[0] == res[1]
