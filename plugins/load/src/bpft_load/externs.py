@@ -99,16 +99,18 @@ def collect_externs(obj: Object, log: Log) -> None:
             log.warn(f"unrecognized extern section '{sec}'")
             raise OpenError()
         obj.externs.append(ext)
-        log.debug(f"collected extern '{sym.name}' (sec {sec})")
     log.debug(f"collected {len(obj.externs)} externs total")
-    # libbpf sorts kconfig externs by (alignment desc, size, name)
+    # libbpf sorts externs by kind, kconfig ones by (alignment desc, size), then by name
     kc = sorted((e for e in obj.externs if e.kind == "kconfig"), key=lambda e: (-e.align, e.size, e.name))
-    ks = [e for e in obj.externs if e.kind == "ksym"]
+    ks = sorted((e for e in obj.externs if e.kind == "ksym"), key=lambda e: e.name)
     obj.externs = kc + ks
+    for i, e in enumerate(ks, len(kc)):
+        log.debug(f"extern (ksym) #{i}: symbol {e.sym.idx}, name {e.name}")
     off = 0
-    for e in kc:
+    for i, e in enumerate(kc):
         e.data_off = (off + e.align - 1) // e.align * e.align
         off = e.data_off + e.size
+        log.debug(f"extern (kcfg) #{i}: symbol {e.sym.idx}, off {e.data_off}, name {e.name}")
     obj.kconfig_size = off
     # BTF fix-ups of the extern DATASECs
     ks_sec = eb.find(".ksyms", B.DATASEC)
@@ -340,22 +342,29 @@ def resolve_externs(obj: Object, log: Log) -> None:
         m = obj.maps[obj.kconfig_map_idx]
         data = m.data
         cfg = None
+        from_file = []  # libbpf reports these in the config file's order
         for e in kc:
             if e.name == "LINUX_KERNEL_VERSION":
                 struct.pack_into("<I", data, e.data_off, _kernel_version())
                 e.is_set = True
+                log.debug(f"extern (kcfg) '{e.name}': set to 0x{_kernel_version():x}")
             elif e.name == "LINUX_HAS_BPF_COOKIE" or e.name == "LINUX_HAS_SYSCALL_WRAPPER":
                 data[e.data_off] = 1
                 e.is_set = True
+                log.debug(f"extern (kcfg) '{e.name}': set to 0x1")
             elif e.name.startswith("CONFIG_"):
                 if cfg is None:
                     cfg = _read_kconfig()
                 v = cfg.get(e.name)
                 if v is not None:
                     _set_kcfg(e, data, v, log)
+                    from_file.append((cfg.text.rfind(f"\n{e.name}="), f"extern (kcfg) '{e.name}': set to {v}"))
             else:
                 log.warn(f"extern (kcfg) '{e.name}': unrecognized virtual extern")
                 raise OpenError()
+        for _pos, line in sorted(from_file):
+            log.debug(line)
+        for e in kc:
             if not e.is_set and not e.weak:
                 log.warn(f"extern (kcfg) '{e.name}': value not found")
                 raise OpenError()
@@ -369,7 +378,10 @@ def resolve_externs(obj: Object, log: Log) -> None:
                 if kid:
                     e.kernel_btf_id = kid
                     e.is_set = True
-                    log.debug(f"extern (ksym) '{e.name}': resolved to vmlinux [{kid}]")
+                    if e.is_func:
+                        log.debug(f"extern (func ksym) '{e.name}': resolved to kernel [{kid}]")
+                    else:
+                        log.debug(f"extern (var ksym) '{e.name}': resolved to [{kid}] var {e.name}")
                 elif not e.weak:
                     log.warn(f"extern ({'func ' if e.is_func else 'var '}ksym) '{e.name}': not found in kernel or module BTFs")
                     raise OpenError()
@@ -378,6 +390,7 @@ def resolve_externs(obj: Object, log: Log) -> None:
                 if addr is not None:
                     e.addr = addr
                     e.is_set = True
+                    log.debug(f"extern (ksym) '{e.name}': set to 0x{addr:x}")
                 elif not e.weak:
                     log.warn(f"extern (ksym) '{e.name}': not found in kallsyms")
                     raise OpenError()
