@@ -186,7 +186,9 @@ def _debug_lines(text: str, pin_dir: Path) -> list[str]:
 
 
 @pytest.mark.parity
-@pytest.mark.parametrize("obj", ["examples/hello.bpf.o", "tests/bpf/load_subprogs.o", "tests/bpf/core_fields.o"])
+@pytest.mark.parametrize(
+    "obj", ["examples/hello.bpf.o", "tests/bpf/load_subprogs.o", "tests/bpf/core_fields.o", "tests/bpf/load_kernel.o"]
+)
 def test_debug_output_as_bpftool(obj, bpffs_dir):
     t = run_bpftool("-d", "prog", "loadall", str(ROOT / obj), str(bpffs_dir / "t"))
     f = run_bpft("-d", "prog", "loadall", str(ROOT / obj), str(bpffs_dir / "f"))
