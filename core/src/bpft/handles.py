@@ -111,15 +111,6 @@ def _prog_by_name(ctx: Context, value: str) -> list[int]:
     return _progs_matching(lambda fd, info: full_name(fd, info) == value)
 
 
-def c_dirname(path: str) -> str:
-    """glibc dirname(): '/tmp' -> '/', 'a' -> '.', '/a/b/' -> '/a'."""
-    p = path.rstrip("/")
-    if not p:
-        return "/" if path else "."
-    head = p.rsplit("/", 1)[0] if "/" in p else "."
-    return head.rstrip("/") or "/"
-
-
 def open_pinned(path: str, kind: str) -> int:
     """bpftool's open_obj_pinned_any(): an fd on a pinned object of ``kind``."""
     try:
@@ -127,7 +118,7 @@ def open_pinned(path: str, kind: str) -> int:
     except OSError as e:
         shown, reason = path, e.strerror
         if e.errno == 13:  # EACCES: bpftool looks at (and, via dirname(), prints) the parent
-            shown = c_dirname(path)
+            shown = fs.c_dirname(path)
             if not fs.is_bpffs(shown):
                 reason = "directory not in bpf file system (bpffs)"
         raise BpftError(f"bpf obj get ({shown}): {reason}") from None

@@ -175,3 +175,12 @@ def walk_files(top: str):
             yield from walk_files(entry.path)
         elif _stat.S_ISREG(st.st_mode):
             yield entry.path
+
+
+def c_dirname(path: str) -> str:
+    """glibc dirname(): '/tmp' -> '/', 'a' -> '.', '/a/b/' -> '/a'."""
+    p = path.rstrip("/")
+    if not p:
+        return "/" if path else "."
+    head = p.rsplit("/", 1)[0] if "/" in p else "."
+    return head.rstrip("/") or "/"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import os
-import platform
 
 _NR_PERF_EVENT_OPEN = {
     "x86_64": 298,
@@ -110,7 +109,7 @@ def hw_cache_config(cache: int, op: int, result: int) -> int:
 _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
 _syscall.restype = ctypes.c_long
-_nr = _NR_PERF_EVENT_OPEN.get(platform.machine(), 298)
+_nr = _NR_PERF_EVENT_OPEN.get(os.uname().machine, 298)
 
 
 def perf_event_open(attr: PerfEventAttr, pid: int = -1, cpu: int = -1, group_fd: int = -1, flags: int = 0) -> int:

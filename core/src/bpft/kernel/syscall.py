@@ -13,7 +13,6 @@ from __future__ import annotations
 import ctypes
 import errno as _errno
 import os
-import platform
 
 # bpf(2) syscall numbers by machine.
 _NR_BPF = {
@@ -92,7 +91,7 @@ def _load_libc():
 
 
 _syscall = _load_libc()
-_nr = _NR_BPF.get(platform.machine(), 321)
+_nr = _NR_BPF.get(os.uname().machine, 321)
 
 
 def bpf(cmd: int, attr: ctypes.Structure) -> int:

@@ -183,7 +183,9 @@ def _do_load(ctx, log, file, pinfile, first_prog_only, common_type, replaces, if
             load_object(obj, log, kernel_log_level=(1 + 2 + 4) if ctx.options.debug else 0, ifindex=ifindex)
         except LoadError:
             raise BpftError("failed to load object file") from None
-        _mount_for_pin(ctx, pinfile)
+        from bpft.pinning import mount_bpffs_for_pin
+
+        mount_bpffs_for_pin(pinfile, ctx.options.nomount)
         progs = obj.main_programs()
         pinned: list[str] = []
         if first_prog_only:
@@ -272,7 +274,7 @@ def _pin(log, fd: int, path: str, what: str) -> None:
     from bpft.kernel import fs
     from bpft.kernel import syscall as sc
 
-    d = _c_dirname(path)
+    d = fs.c_dirname(path)
     try:
         os.mkdir(d, 0o700)
     except FileExistsError:
@@ -295,25 +297,3 @@ def _pin(log, fd: int, path: str, what: str) -> None:
     log.debug(f"{what}: pinned at '{path}'")
 
 
-def _c_dirname(path: str) -> str:
-    """glibc dirname(), as ``bpft.handles.c_dirname`` (not imported: bpft.handles costs ~2 ms of imports)."""
-    p = path.rstrip("/")
-    if not p:
-        return "/" if path else "."
-    head = p.rsplit("/", 1)[0] if "/" in p else "."
-    return head.rstrip("/") or "/"
-
-
-def _mount_for_pin(ctx, name: str) -> None:
-    """bpftool's mount_bpffs_for_pin()."""
-    from bpft.kernel import fs
-
-    d = _c_dirname(name)
-    if fs.is_bpffs(d):
-        return
-    if ctx.options.nomount:
-        raise BpftError("no BPF file system found, not mounting it due to --nomount option")
-    try:
-        fs.mount_fs(d, "bpf")
-    except OSError as e:
-        raise BpftError(f"can't mount BPF file system to pin the object ({name}): {e.strerror}") from None

@@ -12,27 +12,13 @@ import os
 from bpft.api import Context
 from bpft.errors import EXIT_FAILURE, BpftError
 from bpft.grammar import Args
-from bpft.handles import c_dirname
-from bpft.kernel import fs
 from bpft.kernel import syscall as sc
-
-
-def mount_bpffs_for_pin(ctx: Context, name: str) -> None:
-    """Make sure ``dirname(name)`` is on bpffs, mounting it there unless -n."""
-    directory = c_dirname(name)
-    if fs.is_bpffs(directory):
-        return
-    if ctx.options.nomount:
-        raise BpftError("no BPF file system found, not mounting it due to --nomount option")
-    try:
-        fs.mount_fs(directory, "bpf")
-    except OSError as e:
-        raise BpftError(f"can't mount BPF file system to pin the object ({name}): {e.strerror}") from None
+from bpft.pinning import mount_bpffs_for_pin
 
 
 def pin_fd(ctx: Context, fd: int, name: str) -> None:
     """bpftool's do_pin_fd(): mount if needed, then BPF_OBJ_PIN."""
-    mount_bpffs_for_pin(ctx, name)
+    mount_bpffs_for_pin(name, ctx.options.nomount)
     try:
         sc.obj_pin(fd, name)
     except OSError as e:
