@@ -242,20 +242,6 @@ def internal_map_name(obj: Object, real_name: str) -> str:
     return "".join(c if (c.isascii() and c.isalnum()) or c in "_." else "_" for c in name)
 
 
-def _mmapable(obj: Object, m: MapDef) -> bool:
-    if not m.value_type_id or obj.btf is None:
-        return False
-    btf = obj.btf.btf
-    t = btf.type(m.value_type_id)
-    if t.kind != B.DATASEC:
-        return False
-    for vid, _off, _sz in t.members:
-        vt = btf.type(vid)
-        if vt.kind == B.VAR and vt.members != B.VAR_STATIC:
-            return True
-    return False
-
-
 def init_maps(obj: Object, log: Log, strict: bool) -> None:
     _init_btf_maps(obj, log, strict)
     for idx in sorted(obj.data_secs):
@@ -272,7 +258,7 @@ def init_maps(obj: Object, log: Log, strict: bool) -> None:
         if obj.btf is not None:
             m.value_type_id = _find_by_name(obj.btf.btf, real)
         # bpftool 7.1's libbpf (Linux 6.1's tools/lib/bpf) makes every global data map
-        # mmapable; the later rule (only with a non-static VAR, see _mmapable) is not its own
+        # mmapable; libbpf's later rule (only with a non-static VAR) is not its own
         m.flags |= BPF_F_MMAPABLE
         m.data = obj.sec_data.get(idx, b"\0" * m.value_size) if kind != MAP_BSS else b"\0" * m.value_size
         log.debug(f"map '{m.name}' (global data): at sec_idx {idx}, offset 0, flags {m.flags:x}.")
