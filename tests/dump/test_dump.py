@@ -11,18 +11,65 @@ JSON requires (core's writer, see ``bpft.output``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
-from conftest import BPF_DIR, prog_id_of, run_bpft, run_bpftool
+from conftest import BPF_DIR, BPFFS, byname_pin_names, byname_pins_removed, prog_id_of, run_bpftool
+from conftest import run_bpft as _run_bpft_shim
+from dump_batch import run_both, run_bpft_many
 
 pytestmark = pytest.mark.parity
+
+# the console script beside the interpreter: `bpft` on PATH may be a pyenv shim that costs
+# more than bpft's own start-up
+_BPFT = os.path.join(os.path.dirname(os.path.realpath(sys.executable)), "bpft")
+
+
+def run_bpft(*args: str, check: bool = False):
+    if not os.access(_BPFT, os.X_OK):
+        return _run_bpft_shim(*args, check=check)
+    proc = subprocess.run([_BPFT, *args], capture_output=True, timeout=120)
+    proc.stdout_text = proc.stdout.decode(errors="replace")  # type: ignore[attr-defined]
+    proc.stderr_text = proc.stderr.decode(errors="replace")  # type: ignore[attr-defined]
+    if check and proc.returncode != 0:
+        raise AssertionError(f"bpft {' '.join(args)} failed ({proc.returncode}): {proc.stderr_text}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """``loaded`` for the whole module: each object is loaded once (with ``bpftool prog
+    loadall``) and its pins are shared by the tests that only read them; all removed at the end."""
+    path = Path(BPFFS) / f"bpft_test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
+    path.mkdir()
+    done: dict[str, Path] = {}
+    guards = contextlib.ExitStack()
+
+    def load(obj: str) -> Path:
+        if obj not in done:
+            src = Path(obj) if os.path.isabs(obj) else BPF_DIR / obj
+            names = byname_pin_names(src)
+            if names:
+                guards.enter_context(byname_pins_removed(names))
+            pin_dir = path / f"o{len(done)}"
+            done[obj] = pin_dir
+            run_bpftool("prog", "loadall", str(src), str(pin_dir), check=True)
+        return done[obj]
+
+    try:
+        with guards:
+            yield load
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
 
 FORMS = [
     ([], []),
@@ -42,10 +89,18 @@ def bpftool_escapes(text: str) -> str:
 
 
 def same(flags: list[str], *words: str) -> str:
-    """Run both; assert identical status, stderr and stdout. Returns bpftool's stdout."""
-    theirs = run_bpftool(*flags, *words)
-    ours = run_bpft(*flags, *words)
-    assert "Traceback" not in ours.stderr_text
+    """Run both (real processes); assert identical status, stderr and stdout. Returns bpftool's stdout."""
+    return compare(flags, words, run_bpft(*flags, *words), run_bpftool(*flags, *words))
+
+
+def same_many(cmds: list[tuple[list[str], list[str]]]) -> list[str]:
+    """:func:`same` for many (flags, words) at once (see dump_batch). Returns bpftool's stdouts."""
+    results = run_both([[*flags, *words] for flags, words in cmds])
+    return [compare(flags, words, ours, theirs) for (flags, words), (ours, theirs) in zip(cmds, results, strict=True)]
+
+
+def compare(flags, words, ours, theirs) -> str:
+    assert "Traceback" not in ours.stderr_text, ours.stderr_text
     assert ours.returncode == theirs.returncode, (flags, words, ours.stderr_text, theirs.stderr_text)
     err = "".join(ln for ln in ours.stderr_text.splitlines(True) if not ln.startswith("Warning: no line info"))
     expected = theirs.stderr_text.replace("bpftool", "bpft")
@@ -67,24 +122,40 @@ def pins_of(pin_dir: Path) -> list[Path]:
     return sorted(p for p in pin_dir.iterdir())
 
 
+def check_progs(pins: list[Path], forms=FORMS) -> None:
+    """Every form of ``dump xlated`` of each program, compared with bpftool (all in one batch)."""
+    cmds: list[tuple[list[str], list[str]]] = []
+    for k, pin in enumerate(pins):
+        prog_id = str(prog_id_of(pin))
+        # `-j visual` prints null whatever the program: checked on the first one only
+        cmds += [
+            (flags, ["prog", "dump", "xlated", "id", prog_id, *extra])
+            for flags, extra in forms
+            if k == 0 or extra != ["visual"]
+        ]
+        cmds.append(([], ["prog", "dump", "xlated", "id", prog_id, "visual"]))
+    # the `pinned` handle (same code path after the fd is open): on the first program
+    cmds.append(([], ["prog", "dump", "xlated", "pinned", str(pins[0])]))
+    cmds.append((["-j"], ["prog", "dump", "xlated", "pinned", str(pins[0]), "linum"]))
+    results = run_both([[*flags, *words] for flags, words in cmds])
+    for (flags, words), (ours, theirs) in zip(cmds, results, strict=True):
+        if words[-1] == "visual" and not flags:
+            # visual, plain: bpftool segfaults on a CFG whose block ends in a bpf-to-bpf call
+            assert ours.returncode == 0 and "Traceback" not in ours.stderr_text
+            if theirs.returncode == 0:
+                assert ours.stdout_text == theirs.stdout_text
+                assert ours.stdout_text.startswith("digraph")
+            else:
+                assert theirs.returncode == -11  # SIGSEGV; we draw the graph without that edge
+                assert ours.stdout_text.startswith("digraph")
+            continue
+        out = compare(flags, words, ours, theirs)
+        if words[3] == "id" and words[-1] != "visual":
+            assert out.strip() not in ("", "[]"), (flags, words)
+
+
 def check_prog(pin: Path, forms=FORMS) -> None:
-    prog_id = str(prog_id_of(pin))
-    for flags, extra in forms:
-        out = same(flags, "prog", "dump", "xlated", "id", prog_id, *extra)
-        assert out.strip() not in ("", "[]")
-    # visual, plain: bpftool segfaults on a CFG whose block ends in a bpf-to-bpf call
-    theirs = run_bpftool("prog", "dump", "xlated", "id", prog_id, "visual")
-    ours = run_bpft("prog", "dump", "xlated", "id", prog_id, "visual")
-    assert ours.returncode == 0 and "Traceback" not in ours.stderr_text
-    if theirs.returncode == 0:
-        assert ours.stdout_text == theirs.stdout_text
-        assert ours.stdout_text.startswith("digraph")
-    else:
-        assert theirs.returncode == -11  # SIGSEGV; we draw the graph without that edge
-        assert ours.stdout_text.startswith("digraph")
-    for handle in (["pinned", str(pin)],):
-        same([], "prog", "dump", "xlated", *handle)
-        same(["-j"], "prog", "dump", "xlated", *handle, "linum")
+    check_progs([pin], forms)
 
 
 # --- programs of every type, and the features of the dump -------------------------------
@@ -94,22 +165,21 @@ def check_prog(pin: Path, forms=FORMS) -> None:
     "obj,count",
     [("show_prog_types.o", 12), ("show_meta.o", 2), ("dump_features_v3.o", 4), ("dump_nobtf.o", 1)],
 )
-def test_xlated_matches_bpftool(loaded, obj, count):
+def test_xlated_matches_bpftool(shared, obj, count):
     """xdp, tc, socket, cgroup_skb, sk_msg, sk_skb, flow_dissector, tracepoint, raw_tp,
     tp_btf, kprobe, perf_event; subprograms, bpf_loop callbacks, global data, tail calls,
     atomics, kfuncs, PROBE_MEM, LD_ABS/IND, and a program without BTF."""
-    pins = pins_of(loaded(obj))
+    pins = pins_of(shared(obj))
     assert len(pins) == count
-    for pin in pins:
-        check_prog(pin)
+    check_progs(pins)
 
 
-def test_features_really_exercised(loaded):
+def test_features_really_exercised(shared):
     """The feature object's dumps do contain what it is there to test."""
-    pin_dir = loaded("dump_features_v3.o")
-    text = "".join(
-        run_bpft("prog", "dump", "xlated", "pinned", str(p), check=True).stdout_text for p in pins_of(pin_dir)
-    )
+    pin_dir = shared("dump_features_v3.o")
+    results = run_bpft_many([["prog", "dump", "xlated", "pinned", str(p)] for p in pins_of(pin_dir)])
+    assert all(r.returncode == 0 for r in results)
+    text = "".join(r.stdout_text for r in results)
     for needle in (
         "call pc",  # bpf-to-bpf
         "subprog[",  # bpf_loop callback address
@@ -127,32 +197,44 @@ def test_features_really_exercised(loaded):
         assert needle in text, needle
 
 
-def test_handles_tag_name_and_several_programs(loaded):
+def test_handles_tag_name_and_several_programs(shared, loaded):
     """Several programs matched by a name or tag are dumped one after another."""
-    first = loaded("show_meta.o")
+    first = shared("show_meta.o")
     loaded("show_meta.o")  # the same programs again: names and tags now match two each
     pin = pins_of(first)[0]
     info = json.loads(run_bpftool("-j", "prog", "show", "pinned", str(pin), check=True).stdout_text)
+    cmds = []
     for handle in (["tag", info["tag"]], ["name", info["name"]]):
         for flags, extra in [([], []), (["-j"], []), (["-p"], ["opcodes"]), ([], ["linum"])]:
-            out = same(flags, "prog", "dump", "xlated", *handle, *extra)
-            if not flags:
-                assert out.count(f": {info['type']}  name {info['name']}  tag {info['tag']}") >= 2
+            cmds.append((flags, ["prog", "dump", "xlated", *handle, *extra]))
         # file and visual need a single program
-        same([], "prog", "dump", "xlated", *handle, "visual")
-        same(["-j"], "prog", "dump", "xlated", *handle, "file", "/tmp/never-written")
-        assert not os.path.exists("/tmp/never-written")
+        cmds.append(([], ["prog", "dump", "xlated", *handle, "visual"]))
+        cmds.append((["-j"], ["prog", "dump", "xlated", *handle, "file", "/tmp/never-written"]))
+    for (flags, words), out in zip(cmds, same_many(cmds), strict=True):
+        if not flags and words[-1] != "visual":
+            assert out.count(f": {info['type']}  name {info['name']}  tag {info['tag']}") >= 2
+    assert not os.path.exists("/tmp/never-written")
+    # one of them by the real executable
+    same([], "prog", "dump", "xlated", "name", info["name"])
 
 
-def test_file_is_the_raw_image(loaded, tmp_path):
-    for pin in pins_of(loaded("dump_features_v3.o")):
-        ours, theirs = tmp_path / "ours", tmp_path / "theirs"
-        run_bpftool("prog", "dump", "xlated", "pinned", str(pin), "file", str(theirs), check=True)
-        r = run_bpft("prog", "dump", "xlated", "pinned", str(pin), "file", str(ours), check=True)
-        assert r.stdout_text == ""
+def test_file_is_the_raw_image(shared, tmp_path):
+    pins = pins_of(shared("dump_features_v3.o"))
+    cmds = []
+    for k, pin in enumerate(pins):
+        run_bpftool("prog", "dump", "xlated", "pinned", str(pin), "file", str(tmp_path / f"theirs{k}"), check=True)
+        cmds.append(["prog", "dump", "xlated", "pinned", str(pin), "file", str(tmp_path / f"ours{k}")])
+    # the first by the real executable, the others in a batch
+    first = run_bpft(*cmds[0], check=True)
+    results = [first, *run_bpft_many(cmds[1:])]
+    for k, r in enumerate(results):
+        ours, theirs = tmp_path / f"ours{k}", tmp_path / f"theirs{k}"
+        assert r.returncode == 0 and r.stdout_text == ""
         assert ours.read_bytes() == theirs.read_bytes() and ours.stat().st_size > 0
         assert oct(ours.stat().st_mode & 0o777) == oct(0o600)
-        same(["-j"], "prog", "dump", "xlated", "pinned", str(pin), "file", str(ours))
+    same_many(
+        [(["-j"], ["prog", "dump", "xlated", "pinned", str(pin), "file", str(tmp_path / "ours0")]) for pin in pins]
+    )
 
 
 # --- instructions clang 14 cannot emit, built with core's builder --------------------------
@@ -247,43 +329,44 @@ def libxdp_objects(tmp_path_factory):
 
 
 def test_libxdp_objects(libxdp_objects, loaded):
-    dumped = 0
+    pins = []
     for obj in libxdp_objects:
         try:
             pin_dir = loaded(str(obj))
         except AssertionError:
             continue  # bpftool cannot load it here either (needs attach targets)
-        for pin in pins_of(pin_dir):
-            check_prog(pin, forms=FORMS[:6])
-            dumped += 1
-    assert dumped >= 12
+        pins += pins_of(pin_dir)
+    assert len(pins) >= 12
+    check_progs(pins, forms=FORMS[:6])
 
 
 # --- errors ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "words",
-    [
-        ["prog", "dump"],
-        ["prog", "dump", "foo", "id", "1"],
-        ["prog", "dump", "xlated"],
-        ["prog", "dump", "xlated", "id"],
-        ["prog", "dump", "xlated", "id", "4000000000"],
-        ["prog", "dump", "xlated", "id", "abc"],
-        ["prog", "dump", "xlated", "idd", "1"],
-        ["prog", "dump", "xlated", "tag", "0011223344556677"],
-        ["prog", "dump", "xlated", "name", "no_such_prog_x"],
-        ["prog", "dump", "xlated", "pinned", "/sys/fs/bpf/no/such"],
-    ],
-)
-def test_errors_match_bpftool(words):
-    for flags in ([], ["-j"]):
-        same(flags, *words)
+ERRORS = [
+    ["prog", "dump"],
+    ["prog", "dump", "foo", "id", "1"],
+    ["prog", "dump", "xlated"],
+    ["prog", "dump", "xlated", "id"],
+    ["prog", "dump", "xlated", "id", "4000000000"],
+    ["prog", "dump", "xlated", "id", "abc"],
+    ["prog", "dump", "xlated", "idd", "1"],
+    ["prog", "dump", "xlated", "tag", "0011223344556677"],
+    ["prog", "dump", "xlated", "name", "no_such_prog_x"],
+    ["prog", "dump", "xlated", "pinned", "/sys/fs/bpf/no/such"],
+]
 
 
-def test_bad_arguments_and_files(loaded):
-    pin = pins_of(loaded("show_meta.o"))[0]
+def test_errors_match_bpftool():
+    same_many([(flags, words) for words in ERRORS for flags in ([], ["-j"])])
+    # and through the real executable (exit status, usage on stderr)
+    for words in (ERRORS[0], ERRORS[4]):
+        for flags in ([], ["-j"]):
+            same(flags, *words)
+
+
+def test_bad_arguments_and_files(shared):
+    pin = pins_of(shared("show_meta.o"))[0]
     same([], "prog", "dump", "xlated", "pinned", str(pin), "opcodes", "linum")
     same([], "prog", "dump", "xlated", "pinned", str(pin), "bogus")
     same([], "prog", "dump", "xlated", "pinned", str(pin), "file")
@@ -294,9 +377,9 @@ def test_bad_arguments_and_files(loaded):
         assert "can't open file /proc/no/such/dir/f" in (r.stdout_text + r.stderr_text)
 
 
-def test_linum_without_btf_says_so(loaded):
+def test_linum_without_btf_says_so(shared):
     """bpftool prints the plain listing; we print the same and a note that there is no line info."""
-    pin = pins_of(loaded("dump_nobtf.o"))[0]
+    pin = pins_of(shared("dump_nobtf.o"))[0]
     theirs = run_bpftool("prog", "dump", "xlated", "pinned", str(pin), "linum", check=True)
     ours = run_bpft("prog", "dump", "xlated", "pinned", str(pin), "linum", check=True)
     assert ours.stdout_text == theirs.stdout_text
@@ -304,8 +387,8 @@ def test_linum_without_btf_says_so(loaded):
     same(["-j"], "prog", "dump", "xlated", "pinned", str(pin), "linum")
 
 
-def test_capstone_not_imported_by_xlated(loaded):
-    pin = pins_of(loaded("show_meta.o"))[0]
+def test_capstone_not_imported_by_xlated(shared):
+    pin = pins_of(shared("show_meta.o"))[0]
     code = (
         "import sys; from bpft.cli import main; "
         f"rc = main(['prog', 'dump', 'xlated', 'pinned', {str(pin)!r}]); "
@@ -414,20 +497,28 @@ def same_insn(ours: str, base: int, theirs: str) -> bool:
 
 @pytest.mark.skipif(not shutil.which("objdump"), reason="objdump (binutils) not installed")
 @pytest.mark.parametrize("obj", ["dump_features_v3.o", "show_prog_types.o", "dump_nobtf.o"])
-def test_jited_agrees_with_objdump(loaded, tmp_path, obj):
+def test_jited_agrees_with_objdump(shared, tmp_path, obj):
     import platform
 
     if platform.machine() != "x86_64":
         pytest.skip("objdump comparison is for x86-64 images")
     checked = 0
-    for pin in pins_of(loaded(obj)):
+    pins = pins_of(shared(obj))
+    cmds = []
+    for pin in pins:
+        cmds.append(["prog", "dump", "jited", "pinned", str(pin), "file", str(tmp_path / f"{pin.name}.bin")])
+        cmds.append(["-j", "prog", "dump", "jited", "pinned", str(pin), "opcodes"])
+        cmds.append(["prog", "dump", "jited", "pinned", str(pin)])
+    results = run_bpft_many(cmds)
+    assert all(r.returncode == 0 and "Traceback" not in r.stderr_text for r in results), results
+    for k, pin in enumerate(pins):
         image = tmp_path / f"{pin.name}.bin"
-        r = run_bpft("prog", "dump", "jited", "pinned", str(pin), "file", str(image), check=True)
+        r, js, pl = results[3 * k : 3 * k + 3]
         assert r.stdout_text == ""
         reference = objdump_insns(image)
         data = image.read_bytes()
-        funcs = json.loads(run_bpft("-j", "prog", "dump", "jited", "pinned", str(pin), "opcodes", check=True).stdout_text)
-        plain = run_bpft("prog", "dump", "jited", "pinned", str(pin), check=True).stdout_text
+        funcs = json.loads(js.stdout_text)
+        plain = pl.stdout_text
         texts = [m.group(1) for m in re.finditer(r"^\s*[0-9a-f]+:(\t.*)$", plain, re.M)]
         ours = []
         base = 0
@@ -455,13 +546,13 @@ def llvm_mc_lines(data: bytes, triple: str) -> list[str]:
 
 
 @pytest.mark.skipif(not shutil.which("llvm-mc"), reason="llvm-mc not installed")
-def test_jited_text_is_llvms(loaded, tmp_path):
+def test_jited_text_is_llvms(shared, tmp_path):
     """Instruction text as LLVM's disassembler prints it (what upstream bpftool shows),
     branch targets aside (LLVM prints them relative when not symbolizing)."""
     from bpft_dump.jited import X86Formatter, _capstone, disasm_lines
 
     fmt = X86Formatter(_capstone())
-    for pin in pins_of(loaded("dump_features_v3.o")):
+    for pin in pins_of(shared("dump_features_v3.o")):
         image = tmp_path / "img"
         run_bpft("prog", "dump", "jited", "pinned", str(pin), "file", str(image), check=True)
         data = image.read_bytes()
@@ -511,8 +602,8 @@ def test_jited_arm64_known_bytes():
         assert texts[1] == "\tstp\tx29, x30, [sp, #-16]!"
 
 
-def test_jited_json_and_linum(loaded):
-    pin = pins_of(loaded("dump_features_v3.o"))[-1]
+def test_jited_json_and_linum(shared):
+    pin = pins_of(shared("dump_features_v3.o"))[-1]
     d = json.loads(run_bpft("-j", "prog", "dump", "jited", "pinned", str(pin), "linum", check=True).stdout_text)
     assert d and all("name" in f and f["insns"] for f in d)
     assert any("src" in i and "line_num" in i and "file" in i for f in d for i in f["insns"])
