@@ -188,14 +188,14 @@ class Disasm:
         """
         n = len(image) // 8
         mv = memoryview(image)[: n * 8]
-        regs = mv[1::8]
+        regs = mv[1::8].tolist()  # lists iterate faster than memoryviews
         cols = [
-            map(formats.__getitem__, mv[0::8]),
+            map(formats.__getitem__, mv[0::8].tolist()),
             map(_DST.__getitem__, regs),
             map(_SRC.__getitem__, regs),
-            mv.cast("h")[1::4],
-            mv.cast("i")[1::2],
-            mv.cast("I")[1::2],
+            mv.cast("h")[1::4].tolist(),
+            mv.cast("i")[1::2].tolist(),
+            mv.cast("I")[1::2].tolist(),
         ]
         if index or hexes:
             cols.append(range(n))
