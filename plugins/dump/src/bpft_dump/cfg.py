@@ -95,7 +95,9 @@ def _escape(text: str) -> str:
 def dump_cfg(out, image: bytes, dis: Disasm) -> None:
     n = len(image) // 8
     raws = [r for (r,) in struct.iter_unpack("<Q", image[: n * 8])]
-    insns = [(r & 0xFF, (r >> 8) & 0xFF, struct.unpack("<h", image[i * 8 + 2 : i * 8 + 4])[0], 0) for i, r in enumerate(raws)]
+    insns = [
+        (r & 0xFF, (r >> 8) & 0xFF, struct.unpack("<h", image[i * 8 + 2 : i * 8 + 4])[0], 0) for i, r in enumerate(raws)
+    ]
     funcs = build(insns)
     parts = ['digraph "DOT graph for eBPF program" {\n']
     for f in funcs:

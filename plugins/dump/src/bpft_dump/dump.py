@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import struct
-import sys
 
 from bpft.api import Context
 from bpft.errors import BpftError, SilentFailure, UsageError
@@ -354,7 +353,9 @@ def _hex_array(data: bytes) -> list:
     return [RawJson(f'"0x{b:02x}"') for b in data]
 
 
-def xlated_json(image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, linum: bool, depth: int, pretty: bool) -> str:
+def xlated_json(
+    image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, linum: bool, depth: int, pretty: bool
+) -> str:
     """bpftool's dump_xlated_json() as text, for an array written at writer depth ``depth``."""
     from bpft.output import RawJson, _render
 
