@@ -103,72 +103,34 @@ class Disasm:
     def text(self, code: int, regs: int, off: int, imm: int, imm2: int = 0) -> str:
         """The text of one instruction without its newline (``imm2``: the next slot's imm)."""
         dst, src = regs & 0xF, regs >> 4
+        fmt = BODY_FORMATS[code]
+        if fmt is not None:
+            return fmt.format(dst, src, off, imm, imm & 0xFFFFFFFF)
+        # what the table cannot say: atomics, ld_imm64, calls
         cls = code & 7
-        if cls == 4 or cls == 7:
-            r = "w" if cls == 4 else "r"
-            op = code & 0xF0
-            if op == 0xD0:
-                if cls == 7:
-                    return f"BUG_alu64_{code:02x}"
-                return f"({code:02x}) r{dst} = {'be' if code & 8 else 'le'}{imm} r{dst}"
-            if op == 0x80:
-                return f"({code:02x}) {r}{dst} = -{r}{dst}"
-            if code & 8:
-                return f"({code:02x}) {r}{dst} {_s(ALU_OPS[op >> 4])} {r}{src}"
-            return f"({code:02x}) {r}{dst} {_s(ALU_OPS[op >> 4])} {imm}"
-        size = SIZES[(code >> 3) & 3]
-        mode = code & 0xE0
-        if cls == 3:
-            if mode == 0x60:
-                return f"({code:02x}) *({size} *)(r{dst} {off:+d}) = r{src}"
-            if mode == 0xC0:
-                b64 = "64" if code & 0x18 == 0x18 else ""
-                if imm in ATOMIC_OPS:
-                    return f"({code:02x}) lock *({size} *)(r{dst} {off:+d}) {ALU_OPS[imm >> 4]} r{src}"
-                if imm & 1 and imm - 1 in ATOMIC_OPS:
-                    name = ATOMIC_OPS[imm - 1]
-                    return f"({code:02x}) r{src} = atomic{b64}_fetch_{name}(({size} *)(r{dst} {off:+d}), r{src})"
-                if imm == 0xF1:
-                    return f"({code:02x}) r0 = atomic{b64}_cmpxchg(({size} *)(r{dst} {off:+d}), r0, r{src})"
-                if imm == 0xE1:
-                    return f"({code:02x}) r{src} = atomic{b64}_xchg(({size} *)(r{dst} {off:+d}), r{src})"
+        if cls == 3:  # BPF_STX | BPF_ATOMIC
+            size = SIZES[(code >> 3) & 3]
+            b64 = "64" if code & 0x18 == 0x18 else ""
+            if imm in ATOMIC_OPS:
+                return f"({code:02x}) lock *({size} *)(r{dst} {off:+d}) {ALU_OPS[imm >> 4]} r{src}"
+            if imm & 1 and imm - 1 in ATOMIC_OPS:
+                name = ATOMIC_OPS[imm - 1]
+                return f"({code:02x}) r{src} = atomic{b64}_fetch_{name}(({size} *)(r{dst} {off:+d}), r{src})"
+            if imm == 0xF1:
+                return f"({code:02x}) r0 = atomic{b64}_cmpxchg(({size} *)(r{dst} {off:+d}), r0, r{src})"
+            if imm == 0xE1:
+                return f"({code:02x}) r{src} = atomic{b64}_xchg(({size} *)(r{dst} {off:+d}), r{src})"
             return f"BUG_{code:02x}"
-        if cls == 2:
-            if mode == 0x60:
-                return f"({code:02x}) *({size} *)(r{dst} {off:+d}) = {imm}"
-            if mode == 0xC0:
-                return f"({code:02x}) nospec"
-            return f"BUG_st_{code:02x}"
-        if cls == 1:
-            if mode != 0x60:
-                return f"BUG_ldx_{code:02x}"
-            return f"({code:02x}) r{dst} = *({size} *)(r{src} {off:+d})"
-        if cls == 0:
-            if mode == 0x20:
-                return f"({code:02x}) r0 = *({size} *)skb[{imm}]"
-            if mode == 0x40:
-                return f"({code:02x}) r0 = *({size} *)skb[r{src} + {imm}]"
-            if code == 0x18:
-                return f"({code:02x}) r{dst} = {self._imm_name(src, imm, imm2)}"
-            return f"BUG_ld_{code:02x}"
-        # JMP / JMP32
-        op = code & 0xF0
-        if op == 0x80:
-            if src == PSEUDO_CALL:
-                return f"({code:02x}) call pc{self._call_name(src, off, imm)}"
-            if src == 0 and 0 <= imm < NHELPERS:
-                name = HELPER_NAMES[imm]
-            else:
-                name = self._call_name(src, off, imm)
-            return f"({code:02x}) call {name}#{imm}"
-        if code == 0x05:
-            return f"({code:02x}) goto pc{off:+d}"
-        if code == 0x95:
-            return f"({code:02x}) exit"
-        r = "w" if cls == 6 else "r"
-        if code & 8:
-            return f"({code:02x}) if {r}{dst} {_s(JMP_OPS[op >> 4])} {r}{src} goto pc{off:+d}"
-        return f"({code:02x}) if {r}{dst} {_s(JMP_OPS[op >> 4])} 0x{imm & 0xFFFFFFFF:x} goto pc{off:+d}"
+        if cls == 0:  # ld_imm64
+            return f"({code:02x}) r{dst} = {self._imm_name(src, imm, imm2)}"
+        # BPF_CALL (JMP or JMP32 class)
+        if src == PSEUDO_CALL:
+            return f"({code:02x}) call pc{self._call_name(src, off, imm)}"
+        if src == 0 and 0 <= imm < NHELPERS:
+            name = HELPER_NAMES[imm]
+        else:
+            name = self._call_name(src, off, imm)
+        return f"({code:02x}) call {name}#{imm}"
 
     def raw_text(self, raw: int, raw2: int = 0) -> str:
         """Text of the instruction whose 8 little-endian bytes are ``raw``."""
