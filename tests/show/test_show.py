@@ -395,7 +395,7 @@ def test_pinned_key_present_whenever_pins_were_walked():
 @pytest.mark.kernel
 @pytest.mark.parametrize("json_mode", [False, True])
 def test_vanishing_program_is_skipped_deterministically(bpffs_dir, monkeypatch, json_mode):
-    """One program disappears between GET_NEXT_ID and GET_FD_BY_ID, another before GET_INFO."""
+    """One program disappears before GET_FD_BY_ID (after GET_NEXT_ID named it), another before GET_INFO."""
     import errno
     import io
 
@@ -407,10 +407,14 @@ def test_vanishing_program_is_skipped_deterministically(bpffs_dir, monkeypatch, 
 
     pins = _pin_socket_filters(3, bpffs_dir, "gone_")
     ids = [prog_id_of(p) for p in pins]
-    real_open, real_info = show.open_prog, show.kinfo.prog_info
+    from bpft.kernel import syscall as sc
+
+    real_open, real_info = sc.prog_get_fd_by_id, show.kinfo.prog_info
 
     def fake_open(prog_id):
-        return None if prog_id == ids[0] else real_open(prog_id)  # unloaded before we could open it
+        if prog_id == ids[0]:  # unloaded before we could open it
+            raise OSError(errno.ENOENT, "No such file or directory")
+        return real_open(prog_id)
 
     def fake_info(fd):
         info = real_info(fd)
@@ -418,7 +422,7 @@ def test_vanishing_program_is_skipped_deterministically(bpffs_dir, monkeypatch, 
             raise OSError(errno.ENOENT, "No such file or directory")
         return info
 
-    monkeypatch.setattr(show, "open_prog", fake_open)
+    monkeypatch.setattr(sc, "prog_get_fd_by_id", fake_open)
     monkeypatch.setattr(show.kinfo, "prog_info", fake_info)
     out = io.StringIO()
     em = JsonEmitter(out=out) if json_mode else PlainEmitter(out=out)

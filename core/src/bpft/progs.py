@@ -37,6 +37,38 @@ def iter_prog_ids(start: int = 0, stop: int | None = None) -> Iterator[int]:
         yield prog_id
 
 
+def iter_prog_fds(start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int]]:
+    """``(id, fd)`` of each program with ``start < id <= stop``, ascending; the caller closes ``fd``.
+
+    The same walk as :func:`iter_prog_ids` + :func:`open_prog`, in fewer
+    calls: programs loaded together have consecutive ids, so the id after the
+    last one is tried directly (one GET_FD_BY_ID); only when it is not there
+    does the kernel name the next one (GET_NEXT_ID, then GET_FD_BY_ID), with
+    bpftool's errors. Programs unloaded meanwhile are skipped.
+    """
+    prog_id = start
+    while stop is None or prog_id < stop:
+        try:
+            fd = sc.prog_get_fd_by_id(prog_id + 1)
+        except OSError:
+            fd = None  # a gap, or an error the slow path reports as bpftool does
+        if fd is not None:
+            prog_id += 1
+            yield prog_id, fd
+            continue
+        try:
+            nxt = sc.prog_get_next_id(prog_id)
+        except OSError as e:
+            hint = " -- kernel too old?" if e.errno == errno.EINVAL else ""
+            raise BpftError(f"can't get next program: {e.strerror}{hint}") from None
+        if nxt is None or (stop is not None and nxt > stop):
+            return
+        prog_id = nxt
+        fd = open_prog(nxt)
+        if fd is not None:
+            yield prog_id, fd
+
+
 def last_prog_id(known: int) -> int:
     """The highest program id, by bisecting GET_NEXT_ID above ``known`` (an id that exists)."""
     lo, hi = known, 0x7FFFFFFF  # lo exists (or is our floor); nothing is above hi

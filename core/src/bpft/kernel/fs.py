@@ -109,7 +109,7 @@ def _fdinfo_dirfd() -> int:
 
 
 def fdinfo_value(fd: int, key: str) -> str | None:
-    """bpftool's get_fdinfo(): the value of the first line containing ``key``."""
+    """bpftool's get_fdinfo(): the value (after the tab) of the first line starting with ``key``."""
     try:
         f = os.open(str(fd), os.O_RDONLY, dir_fd=_fdinfo_dirfd())
     except OSError:
@@ -121,14 +121,19 @@ def fdinfo_value(fd: int, key: str) -> str | None:
     finally:
         os.close(f)
     k = key.encode()
-    pos = data.find(k)
-    if pos < 0:
-        return None
-    start = data.rfind(b"\n", 0, pos) + 1
+    if data.startswith(k):
+        pos = 0
+    else:
+        pos = data.find(b"\n" + k) + 1
+        if not pos:
+            return None
     end = data.find(b"\n", pos)
-    line = data[start : end if end >= 0 else len(data)]
-    _, tab, value = line.partition(b"\t")
-    return value.decode(errors="replace") if tab and value else None
+    if end < 0:
+        end = len(data)
+    tab = data.find(b"\t", pos, end)
+    if tab < 0 or tab + 1 == end:
+        return None
+    return data[tab + 1 : end].decode(errors="replace")
 
 
 def bpffs_mounts() -> list[str]:

@@ -114,6 +114,8 @@ _PROG_INFO = struct.Struct("<II8sIIQQQIIQ16sIIQQIIQQIIQIIQQIIIIQQQQIII4x")
 assert _PROG_INFO.size == ctypes.sizeof(ProgInfo)
 _prog_info_buf = ProgInfo()
 _prog_info_len = ctypes.sizeof(ProgInfo)
+_prog_info_bytes = memoryview(_prog_info_buf).cast("B")  # zeroed by slice assignment: no ctypes call
+_PROG_INFO_ZERO = bytes(_prog_info_len)
 
 
 def prog_info(fd: int) -> ProgInfoRec:
@@ -122,7 +124,7 @@ def prog_info(fd: int) -> ProgInfoRec:
     This is the hot path of ``prog show``: one reused buffer, one unpack.
     """
     buf = _prog_info_buf
-    ctypes.memset(ctypes.addressof(buf), 0, _prog_info_len)
+    _prog_info_bytes[:] = _PROG_INFO_ZERO
     sc.obj_get_info_by_fd(fd, buf)
     fields = list(_PROG_INFO.unpack_from(buf))
     fields[11] = fields[11].split(b"\0", 1)[0]  # name

@@ -22,7 +22,7 @@ from bpft.kernel import fs, uapi
 from bpft.kernel import info as kinfo
 from bpft.output import RawJson, Record, json_quote, render_json
 from bpft.parallel import MIN_ITEMS, render_items, render_partitions, worker_count
-from bpft.progs import full_name, id_partitions, iter_prog_ids, open_prog, pinned_paths
+from bpft.progs import full_name, id_partitions, iter_prog_fds, pinned_paths
 
 from .metadata import prog_metadata
 
@@ -39,9 +39,15 @@ class _Clock:
     def wallclock(self, nsecs: int) -> int:
         return (self.rs - self.bs) + (self.rn - self.bn + nsecs) // 1_000_000_000
 
-    @staticmethod
-    def plain(secs: int) -> str:
-        return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(secs))
+    _texts: dict[int, str] = {}
+
+    @classmethod
+    def plain(cls, secs: int) -> str:
+        """bpftool's local-time text; programs loaded together share a second, so it is cached."""
+        text = cls._texts.get(secs)
+        if text is None:
+            text = cls._texts[secs] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(secs))
+        return text
 
 
 class _Dev:
@@ -89,11 +95,9 @@ class Shower:
             raise BpftError(f"can't get prog info: {e.strerror}") from None
         return self._record(fd, info)
 
-    def render_id(self, prog_id: int) -> str | None:
-        """The emitter's text for one program by id; None if it was unloaded meanwhile."""
-        fd = open_prog(prog_id)
-        if fd is None:
-            return None
+    def render_fd(self, id_fd: tuple[int, int]) -> str | None:
+        """The emitter's text for one program, ``(id, fd)``; closes the fd. None if it was unloaded meanwhile."""
+        fd = id_fd[1]
         try:
             try:
                 info = kinfo.prog_info(fd)
@@ -252,6 +256,9 @@ class Shower:
 
 
 def _atoll(text: str) -> int:
+    """C's atoll(): the leading integer of ``text``, 0 if none."""
+    if text.isdigit():
+        return int(text)
     digits = ""
     for ch in text.strip():
         if ch.isdigit() or (not digits and ch in "+-"):
@@ -279,15 +286,12 @@ def run(ctx: Context, args: Args) -> int:
         ranges = id_partitions(worker_count(2 * MIN_ITEMS), 2 * MIN_ITEMS)
 
         def part(start: int, stop: int):
-            return lambda: render_items(shower.render_id, iter_prog_ids(start, stop))
+            return lambda: render_items(shower.render_fd, iter_prog_fds(start, stop))
 
         for texts in render_partitions([part(*r) for r in ranges]):
             em.emit_rendered(texts)
     else:
-        for prog_id in iter_prog_ids():
-            fd = open_prog(prog_id)
-            if fd is None:
-                continue
+        for _prog_id, fd in iter_prog_fds():
             try:
                 try:
                     info = kinfo.prog_info(fd)
