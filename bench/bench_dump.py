@@ -68,7 +68,8 @@ def big_program(count: int) -> bytes:
 
 
 def load(code: bytes, pin: str) -> int:
-    from bpft.kernel import info, syscall as sc
+    from bpft.kernel import info
+    from bpft.kernel import syscall as sc
 
     fd = sc.prog_load_simple(1, code, name="bench_dump", log_size=0)
     try:

@@ -479,12 +479,12 @@ def same_insn(ours: str, base: int, theirs: str) -> bool:
         p2 = t_args.split(None, 1)
         t_op, t_args = t_op + " " + p2[0], (p2 + [""])[1]
     ow, tw = o_op.split(), t_op.split()
-    if len(ow) != len(tw) or not all(a == b or (a[-1] in "bwlq" and a[:-1] == b) for a, b in zip(ow, tw)):
+    if len(ow) != len(tw) or not all(a == b or (a[-1] in "bwlq" and a[:-1] == b) for a, b in zip(ow, tw, strict=True)):
         return False
     a, b = canonical(o_args, base), canonical(t_args)
     if len(a) != len(b):
         return False
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         if x[0] != y[0]:
             return False
         if x[0] == "imm":
@@ -530,7 +530,7 @@ def test_jited_agrees_with_objdump(shared, tmp_path, obj):
             base += sum(len(i["opcodes"]) for i in func["insns"])
         assert base == len(data)
         assert len(ours) == len(reference) == len(texts), pin
-        for (off, raw, fbase), text, (t_off, t_raw, t_text) in zip(ours, texts, reference):
+        for (off, raw, fbase), text, (t_off, t_raw, t_text) in zip(ours, texts, reference, strict=True):
             assert off == t_off and raw == t_raw, (pin, off, text, t_text)
             assert raw == data[off : off + len(raw)]
             assert same_insn(text, fbase, t_text), (pin, hex(off), text, t_text)
@@ -565,7 +565,7 @@ def test_jited_text_is_llvms(shared, tmp_path):
             else:
                 merged.append(ln)
         assert len(ours) == len(merged)
-        for a, b in zip(ours, merged):
+        for a, b in zip(ours, merged, strict=True):
             if re.match(r"\t(j\w+|callq|call)\t[-\d]", b):
                 assert a.split("\t")[1] == b.split("\t")[1]
                 continue
@@ -593,7 +593,7 @@ def test_jited_arm64_known_bytes():
     if shutil.which("llvm-mc"):
         ref = llvm_mc_lines(code, "aarch64")
         assert len(ref) == len(texts)
-        for a, b in zip(texts, ref):
+        for a, b in zip(texts, ref, strict=True):
             if b.startswith("\tb\t"):
                 assert a == "\tb\t0x1c"  # bpftool's LLVM prints the target address
                 continue

@@ -61,7 +61,9 @@ def compare(obj: str, base: str, *extra: str) -> tuple[int, int, list[str]]:
             diffs.append(f"{p}: show differs: {sa} vs {sb}")
     if ra.returncode != 0 or rb.returncode != 0:
         if (ra.returncode == 0) != (rb.returncode == 0):
-            diffs.append(f"rc differs: bpftool {ra.returncode} ({ra.stderr[-300:]!r}) bpft {rb.returncode} ({rb.stderr[-300:]!r})")
+            diffs.append(
+                f"rc differs: bpftool {ra.returncode} ({ra.stderr[-300:]!r}) bpft {rb.returncode} ({rb.stderr[-300:]!r})"
+            )
     return ra.returncode, rb.returncode, diffs
 
 

@@ -154,7 +154,12 @@ def test_errors_as_bpftool(case, bpffs_dir, tmp_path):
     for tool, pin in ((run_bpftool, "t"), (run_bpft, "f")):
         words = [w.format(obj=obj, pin=str(bpffs_dir / pin), notelf=notelf, mapid=mapid) for w in case]
         r = tool(*words)
-        lines = [ln for ln in r.stderr_text.splitlines() if not ln.startswith(("Warning: bpftool is now", "If it used to work", "libbpf: prog 'hello': -- BEGIN")) and ln]
+        lines = [
+            ln
+            for ln in r.stderr_text.splitlines()
+            if not ln.startswith(("Warning: bpftool is now", "If it used to work", "libbpf: prog 'hello': -- BEGIN"))
+            and ln
+        ]
         res.append((r.returncode, [ln for ln in lines if ln.startswith(("Error", "libbpf"))]))
         assert "Traceback" not in r.stderr_text
     assert res[0][0] == res[1][0]

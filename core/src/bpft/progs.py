@@ -19,6 +19,15 @@ from .kernel import syscall as sc
 MAX_PROG_FULL_NAME = 128
 
 
+def _next_prog_id(prog_id: int) -> int | None:
+    """GET_NEXT_ID with bpftool's message when the walk fails."""
+    try:
+        return sc.prog_get_next_id(prog_id)
+    except OSError as e:
+        hint = " -- kernel too old?" if e.errno == errno.EINVAL else ""
+        raise BpftError(f"can't get next program: {e.strerror}{hint}") from None
+
+
 def iter_prog_ids(start: int = 0, stop: int | None = None) -> Iterator[int]:
     """Program ids after ``start`` up to ``stop`` (inclusive), ascending.
 
@@ -26,11 +35,7 @@ def iter_prog_ids(start: int = 0, stop: int | None = None) -> Iterator[int]:
     """
     prog_id = start
     while True:
-        try:
-            nxt = sc.prog_get_next_id(prog_id)
-        except OSError as e:
-            hint = " -- kernel too old?" if e.errno == errno.EINVAL else ""
-            raise BpftError(f"can't get next program: {e.strerror}{hint}") from None
+        nxt = _next_prog_id(prog_id)
         if nxt is None or (stop is not None and nxt > stop):
             return
         prog_id = nxt
@@ -56,11 +61,7 @@ def iter_prog_fds(start: int = 0, stop: int | None = None) -> Iterator[tuple[int
             prog_id += 1
             yield prog_id, fd
             continue
-        try:
-            nxt = sc.prog_get_next_id(prog_id)
-        except OSError as e:
-            hint = " -- kernel too old?" if e.errno == errno.EINVAL else ""
-            raise BpftError(f"can't get next program: {e.strerror}{hint}") from None
+        nxt = _next_prog_id(prog_id)
         if nxt is None or (stop is not None and nxt > stop):
             return
         prog_id = nxt

@@ -110,7 +110,9 @@ class EditableBtf:
         return len(self.offsets)
 
     def add_int(self, name: str, size: int, encoding: int = B.INT_SIGNED) -> int:
-        return self.add_type(struct.pack("<IIII", self.add_string(name), B.INT << 24, size, (encoding << 24) | size * 8))
+        return self.add_type(
+            struct.pack("<IIII", self.add_string(name), B.INT << 24, size, (encoding << 24) | size * 8)
+        )
 
     def add_var(self, name: str, type_id: int, linkage: int) -> int:
         return self.add_type(struct.pack("<IIII", self.add_string(name), B.VAR << 24, type_id, linkage))

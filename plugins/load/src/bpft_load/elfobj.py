@@ -168,9 +168,22 @@ def open_object(path: str, log: Log, relaxed_maps: bool = False) -> Object:
         _collect(obj, data, log, relaxed_maps)
     except OpenError:
         raise
-    except (ElfFormatError, struct.error, B.BTFError, BtfExtError, ValueError, IndexError, KeyError,
-            UnicodeDecodeError, AttributeError, TypeError, OverflowError, RecursionError, MemoryError,
-            ArithmeticError) as e:
+    except (
+        ElfFormatError,
+        struct.error,
+        B.BTFError,
+        BtfExtError,
+        ValueError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+        AttributeError,
+        TypeError,
+        OverflowError,
+        RecursionError,
+        MemoryError,
+        ArithmeticError,
+    ) as e:
         # any malformed input ends here: a clean error, never a traceback
         log.warn(f"elf: failed to parse {path}: {e or type(e).__name__}")
         raise OpenError() from None
@@ -335,7 +348,15 @@ def _cstr(tab: bytes, off: int) -> str:
     return tab[off : end if end >= 0 else None].decode(errors="replace")
 
 
-_TYPE_NUMS = {"SHT_NULL": 0, "SHT_PROGBITS": 1, "SHT_SYMTAB": 2, "SHT_STRTAB": 3, "SHT_RELA": 4, "SHT_NOBITS": 8, "SHT_REL": 9}
+_TYPE_NUMS = {
+    "SHT_NULL": 0,
+    "SHT_PROGBITS": 1,
+    "SHT_SYMTAB": 2,
+    "SHT_STRTAB": 3,
+    "SHT_RELA": 4,
+    "SHT_NOBITS": 8,
+    "SHT_REL": 9,
+}
 
 
 def _type_num(t) -> int:
@@ -449,7 +470,9 @@ def _record_reloc(obj: Object, prog: Program, insn_idx: int, sym_name: str, sym:
         if not is_call and not is_ldimm64:
             log.warn(f"prog '{prog.name}': invalid relo for insns[{insn_idx}] against extern '{sym_name}'")
             raise OpenError()
-        log.debug(f"prog '{prog.name}': found extern #{obj.externs.index(ext)} '{ext.name}' (sym {sym.idx}) for insn #{insn_idx}")
+        log.debug(
+            f"prog '{prog.name}': found extern #{obj.externs.index(ext)} '{ext.name}' (sym {sym.idx}) for insn #{insn_idx}"
+        )
         prog.relos.append(Relo(kind, insn_idx, ext=ext, sym_name=sym_name))
         return
     if is_call:
@@ -457,7 +480,9 @@ def _record_reloc(obj: Object, prog: Program, insn_idx: int, sym_name: str, sym:
             log.warn(f"prog '{prog.name}': incorrect bpf_call opcode")
             raise OpenError()
         if not shndx or shndx != obj.text_shndx:
-            log.warn(f"prog '{prog.name}': bad call relo against '{sym_name}' in section '{obj.sec_names.get(shndx, '')}'")
+            log.warn(
+                f"prog '{prog.name}': bad call relo against '{sym_name}' in section '{obj.sec_names.get(shndx, '')}'"
+            )
             raise OpenError()
         if sym.value % INSN:
             log.warn(f"prog '{prog.name}': bad call relo against '{sym_name}' at offset {sym.value}")
@@ -486,10 +511,14 @@ def _record_reloc(obj: Object, prog: Program, insn_idx: int, sym_name: str, sym:
     if shndx == obj.maps_shndx and obj.maps_shndx > 0:
         for i, m in enumerate(obj.maps):
             if m.kind == MAP_USER and m.sec_idx == shndx and m.sec_offset == sym.value:
-                log.debug(f"prog '{prog.name}': found map {i} ({m.name}, sec {shndx}, off {sym.value}) for insn #{insn_idx}")
+                log.debug(
+                    f"prog '{prog.name}': found map {i} ({m.name}, sec {shndx}, off {sym.value}) for insn #{insn_idx}"
+                )
                 prog.relos.append(Relo(R_LD64, insn_idx, map_idx=i, sym_name=sym_name))
                 return
-        log.warn(f"prog '{prog.name}': map relo failed to find map for section '{obj.sec_names.get(shndx, '')}', off {sym.value}")
+        log.warn(
+            f"prog '{prog.name}': map relo failed to find map for section '{obj.sec_names.get(shndx, '')}', off {sym.value}"
+        )
         raise OpenError()
     log.warn(f"prog '{prog.name}': bad data relo against section '{obj.sec_names.get(shndx, '')}'")
     raise OpenError()

@@ -16,8 +16,16 @@ _SHDR = struct.Struct("<IIQQQQIIQQ")
 _SYM = struct.Struct("<IBBHQQ")  # Elf64_Sym
 _REL = struct.Struct("<QQ")  # Elf64_Rel
 
-SHT_NAMES = {0: "SHT_NULL", 1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 4: "SHT_RELA", 8: "SHT_NOBITS",
-             9: "SHT_REL", 0x6FFF4C03: "SHT_LLVM_ADDRSIG"}
+SHT_NAMES = {
+    0: "SHT_NULL",
+    1: "SHT_PROGBITS",
+    2: "SHT_SYMTAB",
+    3: "SHT_STRTAB",
+    4: "SHT_RELA",
+    8: "SHT_NOBITS",
+    9: "SHT_REL",
+    0x6FFF4C03: "SHT_LLVM_ADDRSIG",
+}
 ET_REL = 1
 
 
@@ -44,8 +52,22 @@ class ElfFile:
     def __init__(self, data: bytes):
         if len(data) < _EHDR.size:
             raise ElfFormatError("ELF header truncated")
-        (ident, e_type, e_machine, _ver, _entry, _phoff, shoff, _flags, ehsize, _phentsize, _phnum,
-         shentsize, shnum, shstrndx) = _EHDR.unpack_from(data)
+        (
+            ident,
+            e_type,
+            e_machine,
+            _ver,
+            _entry,
+            _phoff,
+            shoff,
+            _flags,
+            ehsize,
+            _phentsize,
+            _phnum,
+            shentsize,
+            shnum,
+            shstrndx,
+        ) = _EHDR.unpack_from(data)
         self.e_type, self.e_machine = e_type, e_machine
         if shnum == 0 and shoff:
             if shoff + _SHDR.size > len(data):
@@ -60,9 +82,18 @@ class ElfFile:
             (name, stype, flags, addr, offset, size, link, info, align, entsize) = _SHDR.unpack_from(
                 data, shoff + i * _SHDR.size
             )
-            hdrs.append({"sh_name": name, "sh_type": SHT_NAMES.get(stype, stype), "sh_flags": flags,
-                         "sh_offset": offset, "sh_size": size, "sh_link": link, "sh_info": info,
-                         "sh_entsize": entsize})
+            hdrs.append(
+                {
+                    "sh_name": name,
+                    "sh_type": SHT_NAMES.get(stype, stype),
+                    "sh_flags": flags,
+                    "sh_offset": offset,
+                    "sh_size": size,
+                    "sh_link": link,
+                    "sh_info": info,
+                    "sh_entsize": entsize,
+                }
+            )
         if shstrndx == 0xFFFF and hdrs:
             shstrndx = hdrs[0]["sh_link"]
         if hdrs and not (0 < shstrndx < shnum):

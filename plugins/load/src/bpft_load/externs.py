@@ -28,19 +28,12 @@ BTF_VAR_GLOBAL_ALLOCATED, BTF_VAR_GLOBAL_EXTERN = 1, 2
 BTF_FUNC_GLOBAL = 1
 
 
-def _skip_mods(btf: B.Btf, tid: int) -> int:
-    for _ in range(64):
-        if not tid:
-            return 0
-        t = btf.type(tid)
-        if t.kind not in B.MODIFIERS:
-            return tid
-        tid = t.size_or_type
-    raise B.BTFError("type chain too long")
-
-
 def collect_externs(obj: Object, log: Log) -> None:
-    cands = [s for s in obj.syms if s.shndx == 0 and s.bind in (STB_GLOBAL, STB_WEAK) and s.type in (STT_NOTYPE, STT_FUNC) and s.name]
+    cands = [
+        s
+        for s in obj.syms
+        if s.shndx == 0 and s.bind in (STB_GLOBAL, STB_WEAK) and s.type in (STT_NOTYPE, STT_FUNC) and s.name
+    ]
     log.debug(f"looking for externs among {len(obj.syms)} symbols...")
     if cands and obj.btf is None:
         log.warn(f"failed to find BTF for extern '{cands[0].name}': -2")
@@ -71,7 +64,7 @@ def collect_externs(obj: Object, log: Log) -> None:
         t = btf.type(tid)
         if sec == ".kconfig":
             ext = Extern(sym.name, sym, "kconfig", tid)
-            vt = _skip_mods(btf, t.size_or_type)
+            vt = btf.resolve(t.size_or_type)
             ext.type_id = vt
             try:
                 ext.size = btf.size(vt)
@@ -92,7 +85,7 @@ def collect_externs(obj: Object, log: Log) -> None:
                 ext.is_func = True
                 ext.type_id = tid
             else:
-                ext.type_id = _skip_mods(btf, t.size_or_type)
+                ext.type_id = btf.resolve(t.size_or_type)
                 if ext.type_id and btf.type(ext.type_id).kind == B.UNKN:
                     ext.type_id = 0
         else:
@@ -171,9 +164,9 @@ def _align(btf: B.Btf, tid: int) -> int:
     if t.kind == B.PTR:
         return 8
     if t.kind == B.ARRAY:
-        return _align(btf, _skip_mods(btf, t.members[0]))
+        return _align(btf, btf.resolve(t.members[0]))
     if t.kind in (B.STRUCT, B.UNION):
-        return max((_align(btf, _skip_mods(btf, m[1])) for m in t.members), default=1)
+        return max((_align(btf, btf.resolve(m[1])) for m in t.members), default=1)
     return 0
 
 
@@ -189,7 +182,7 @@ def _kcfg_type(btf: B.Btf, tid: int) -> str | None:
     if t.kind in (B.ENUM, B.ENUM64):
         return "tristate" if name == "libbpf_tristate" else "int"
     if t.kind == B.ARRAY:
-        et = btf.type(_skip_mods(btf, t.members[0]))
+        et = btf.type(btf.resolve(t.members[0]))
         if et.kind == B.INT and et.size_or_type == 1:
             return "char_arr"
     return None
@@ -383,7 +376,9 @@ def resolve_externs(obj: Object, log: Log) -> None:
                     else:
                         log.debug(f"extern (var ksym) '{e.name}': resolved to [{kid}] var {e.name}")
                 elif not e.weak:
-                    log.warn(f"extern ({'func ' if e.is_func else 'var '}ksym) '{e.name}': not found in kernel or module BTFs")
+                    log.warn(
+                        f"extern ({'func ' if e.is_func else 'var '}ksym) '{e.name}': not found in kernel or module BTFs"
+                    )
                     raise OpenError()
             else:
                 addr = kallsyms().get(e.name)

@@ -295,5 +295,3 @@ def _pin(log, fd: int, path: str, what: str) -> None:
         log.warn(f"{what}: failed to pin at '{path}': {e.strerror}")
         raise
     log.debug(f"{what}: pinned at '{path}'")
-
-

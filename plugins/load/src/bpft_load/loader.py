@@ -71,8 +71,17 @@ def load_object(obj: Object, log: Log, *, kernel_log_level: int = 0, ifindex: in
         else:
             log.warn(f"failed to load object '{obj.path}'")
         raise LoadError() from None
-    except (ValueError, IndexError, KeyError, TypeError, AttributeError, OverflowError, RecursionError,
-            ArithmeticError, MemoryError) as e:
+    except (
+        ValueError,
+        IndexError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+        ArithmeticError,
+        MemoryError,
+    ) as e:
         # malformed input that got past open: clean up and fail as libbpf would
         close_object(obj)
         log.warn(f"failed to load object '{obj.path}': malformed object ({e or type(e).__name__})")
@@ -158,9 +167,7 @@ def _apply_core(obj: Object, linked, log: Log) -> None:
         if dbg:
             dbg(f"sec '{lk.prog.sec_name}': found {len(relos)} CO-RE relocations")
         try:
-            corerelo.apply_core_relos(
-                lk.insns, relos, btf, target, prog_name=lk.prog.name, log=dbg, warn=log.warn
-            )
+            corerelo.apply_core_relos(lk.insns, relos, btf, target, prog_name=lk.prog.name, log=dbg, warn=log.warn)
         except corerelo.CoreReloError as e:
             log.warn(f"prog '{lk.prog.name}': relo failed: {e}")
             raise LoadError() from None

@@ -37,26 +37,31 @@ MAP_TYPE_PERF_EVENT_ARRAY = 4
 PIN_NONE, PIN_BY_NAME = 0, 1
 _NO_BTF_TYPES = {4, 8, 7, 12, 13, 14, 25, 16, 17, 15, 18, 22, 23}
 _KIND_NAMES = {
-    B.UNKN: "void", B.INT: "int", B.PTR: "ptr", B.ARRAY: "array", B.STRUCT: "struct", B.UNION: "union",
-    B.ENUM: "enum", B.FWD: "fwd", B.TYPEDEF: "typedef", B.VOLATILE: "volatile", B.CONST: "const",
-    B.RESTRICT: "restrict", B.FUNC: "func", B.FUNC_PROTO: "func_proto", B.VAR: "var", B.DATASEC: "datasec",
-    B.FLOAT: "float", B.DECL_TAG: "decl_tag", B.TYPE_TAG: "type_tag", B.ENUM64: "enum64",
+    B.UNKN: "void",
+    B.INT: "int",
+    B.PTR: "ptr",
+    B.ARRAY: "array",
+    B.STRUCT: "struct",
+    B.UNION: "union",
+    B.ENUM: "enum",
+    B.FWD: "fwd",
+    B.TYPEDEF: "typedef",
+    B.VOLATILE: "volatile",
+    B.CONST: "const",
+    B.RESTRICT: "restrict",
+    B.FUNC: "func",
+    B.FUNC_PROTO: "func_proto",
+    B.VAR: "var",
+    B.DATASEC: "datasec",
+    B.FLOAT: "float",
+    B.DECL_TAG: "decl_tag",
+    B.TYPE_TAG: "type_tag",
+    B.ENUM64: "enum64",
 }
 
 
 def kind_str(btf: B.Btf, tid: int) -> str:
     return _KIND_NAMES.get(btf.type(tid).kind if tid else B.UNKN, "unknown")
-
-
-def _skip_mods(btf: B.Btf, tid: int) -> int:
-    for _ in range(64):
-        if not tid:
-            return 0
-        t = btf.type(tid)
-        if t.kind not in B.MODIFIERS:
-            return tid
-        tid = t.size_or_type
-    raise B.BTFError("type chain too long")
 
 
 def page_size() -> int:
@@ -78,9 +83,9 @@ def _adjust_ringbuf(sz: int) -> int:
 
 
 def _field_int(log: Log, map_name: str, btf: B.Btf, name: str, mtype: int) -> int:
-    t = btf.type(_skip_mods(btf, mtype)) if mtype else None
+    t = btf.type(btf.resolve(mtype)) if mtype else None
     if t is None or t.kind != B.PTR:
-        log.warn(f"map '{map_name}': attr '{name}': expected PTR, got {kind_str(btf, _skip_mods(btf, mtype))}.")
+        log.warn(f"map '{map_name}': attr '{name}': expected PTR, got {kind_str(btf, btf.resolve(mtype))}.")
         raise OpenError()
     arr_id = t.size_or_type
     at = btf.type(arr_id) if arr_id else None
@@ -96,7 +101,13 @@ _FOUND_ORDER = ("type", "key", "value", "max_entries", "map_flags", "map_extra",
 
 
 def parse_map_def(
-    obj: Object, log: Log, map_name: str, def_id: int, strict: bool, m: MapDef, is_inner: bool,
+    obj: Object,
+    log: Log,
+    map_name: str,
+    def_id: int,
+    strict: bool,
+    m: MapDef,
+    is_inner: bool,
     found_lines: list[str] | None = None,
 ) -> MapDef | None:
     btf = obj.btf.btf
@@ -181,11 +192,11 @@ def parse_map_def(
             if at.kind != B.ARRAY or at.members[2]:
                 log.warn(f"map '{map_name}': {desc} spec is not a zero-sized array.")
                 raise OpenError()
-            pid = _skip_mods(btf, at.members[0])
+            pid = btf.resolve(at.members[0])
             if not pid or btf.type(pid).kind != B.PTR:
                 log.warn(f"map '{map_name}': {desc} def is of unexpected kind {kind_str(btf, pid)}.")
                 raise OpenError()
-            tid = _skip_mods(btf, btf.type(pid).size_or_type)
+            tid = btf.resolve(btf.type(pid).size_or_type)
             if is_pa:
                 if not tid or btf.type(tid).kind != B.FUNC_PROTO:
                     log.warn(f"map '{map_name}': prog-array value def is of unexpected kind {kind_str(btf, tid)}.")
@@ -309,7 +320,7 @@ def _init_btf_maps(obj: Object, log: Log, strict: bool) -> None:
             linkage = {0: "static", 2: "extern"}.get(var.members, "unknown")
             log.warn(f"map '{map_name}': unsupported map linkage {linkage}.")
             raise OpenError()
-        def_id = _skip_mods(btf, var.size_or_type)
+        def_id = btf.resolve(var.size_or_type)
         dt = btf.type(def_id) if def_id else None
         if dt is None or dt.kind != B.STRUCT:
             log.warn(f"map '{map_name}': unexpected def kind {kind_str(btf, def_id)}.")
@@ -342,8 +353,10 @@ def collect_map_relos(obj: Object, data: bytes, log: Log) -> None:
             raise OpenError()
         sym = obj.syms[sym_idx]
         name = sym.name
-        if sym.shndx != obj.maps_shndx and sym.shndx != obj.text_shndx and not any(
-            p.sec_idx == sym.shndx for p in obj.programs
+        if (
+            sym.shndx != obj.maps_shndx
+            and sym.shndx != obj.text_shndx
+            and not any(p.sec_idx == sym.shndx for p in obj.programs)
         ):
             log.warn(f".maps relo #{i}: '{name}' isn't a BTF-defined map")
             raise OpenError()
@@ -408,12 +421,24 @@ def _create_one(obj: Object, m: MapDef, log: Log, ifindex: int, is_inner: bool =
     if btf_fd and not (key_id or val_id):
         btf_fd = 0
     kw = dict(
-        name=m.name[:15], flags=m.flags, inner_map_fd=inner_fd, numa_node=m.numa_node, map_extra=m.map_extra,
+        name=m.name[:15],
+        flags=m.flags,
+        inner_map_fd=inner_fd,
+        numa_node=m.numa_node,
+        map_extra=m.map_extra,
         ifindex=ifindex,
     )
     try:
-        fd = sc.map_create(m.type, m.key_size, m.value_size, max_entries, btf_fd=btf_fd,
-                           btf_key_type_id=key_id, btf_value_type_id=val_id, **kw)
+        fd = sc.map_create(
+            m.type,
+            m.key_size,
+            m.value_size,
+            max_entries,
+            btf_fd=btf_fd,
+            btf_key_type_id=key_id,
+            btf_value_type_id=val_id,
+            **kw,
+        )
     except sc.BpfError as e:
         if not btf_fd:
             raise
@@ -456,8 +481,13 @@ def _reuse_pinned(obj: Object, m: MapDef, log: Log) -> bool:
     except OSError:
         os.close(fd)
         raise
-    if (info.type != m.type or info.key_size != m.key_size or info.value_size != m.value_size
-            or info.max_entries != m.max_entries or info.map_flags != m.flags):
+    if (
+        info.type != m.type
+        or info.key_size != m.key_size
+        or info.value_size != m.value_size
+        or info.max_entries != m.max_entries
+        or info.map_flags != m.flags
+    ):
         os.close(fd)
         log.warn(f"couldn't reuse pinned map at '{m.pin_path}': parameter mismatch")
         raise sc.BpfError(errno.EINVAL, sc.OBJ_GET)
@@ -504,7 +534,9 @@ def create_maps(obj: Object, log: Log, ifindex: int = 0) -> None:
                     try:
                         sc.map_update_elem(m.fd, struct.pack("<I", i), struct.pack("<I", targ.fd))
                     except sc.BpfError as e:
-                        log.warn(f"map '{m.name}': failed to initialize slot [{i}] to map '{targ.name}' fd={targ.fd}: {e.strerror}")
+                        log.warn(
+                            f"map '{m.name}': failed to initialize slot [{i}] to map '{targ.name}' fd={targ.fd}: {e.strerror}"
+                        )
                         raise
                     log.debug(f"map '{m.name}': slot [{i}] set to map '{targ.name}' fd={targ.fd}")
         if m.pin_path and not m.pinned:
@@ -527,6 +559,8 @@ def init_prog_arrays(obj: Object, log: Log) -> None:
             try:
                 sc.map_update_elem(m.fd, struct.pack("<I", i), struct.pack("<I", prog.fd))
             except sc.BpfError as e:
-                log.warn(f"map '{m.name}': failed to initialize slot [{i}] to prog '{prog.name}' fd={prog.fd}: {e.strerror}")
+                log.warn(
+                    f"map '{m.name}': failed to initialize slot [{i}] to prog '{prog.name}' fd={prog.fd}: {e.strerror}"
+                )
                 raise
             log.debug(f"map '{m.name}': slot [{i}] set to prog '{prog.name}' fd={prog.fd}")
