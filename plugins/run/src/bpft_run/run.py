@@ -98,6 +98,19 @@ def _need_value(args: Args, keyword: str) -> None:
         raise BpftError(f"'{keyword}' needs at least 1 arguments, 0 found")
 
 
+# the keywords in bpftool's order (prefixes match the first), and for numbers the
+# name bpftool's messages give them
+_KEYWORDS = (
+    ("data_in", None),
+    ("data_out", None),
+    ("data_size_out", "output data size"),
+    ("ctx_in", None),
+    ("ctx_out", None),
+    ("ctx_size_out", "output context size"),
+    ("repeat", "repeat number"),
+)
+
+
 def parse_args(args: Args) -> _Opts:
     """The keywords after PROG, with bpftool's messages."""
     o = _Opts()
@@ -105,27 +118,12 @@ def parse_args(args: Args) -> _Opts:
         word = args.current
         _common_prefix_error(word)
         args.next()
-        if is_prefix(word, "data_in"):
-            _need_value(args, word)
-            o.data_in = args.next()
-        elif is_prefix(word, "data_out"):
-            _need_value(args, word)
-            o.data_out = args.next()
-        elif is_prefix(word, "data_size_out"):
-            _need_value(args, word)
-            o.data_size_out = parse_uint(args.next(), "output data size")
-        elif is_prefix(word, "ctx_in"):
-            _need_value(args, word)
-            o.ctx_in = args.next()
-        elif is_prefix(word, "ctx_out"):
-            _need_value(args, word)
-            o.ctx_out = args.next()
-        elif is_prefix(word, "ctx_size_out"):
-            _need_value(args, word)
-            o.ctx_size_out = parse_uint(args.next(), "output context size")
-        elif is_prefix(word, "repeat"):
-            _need_value(args, word)
-            o.repeat = parse_uint(args.next(), "repeat number")
+        for keyword, number in _KEYWORDS:
+            if is_prefix(word, keyword):
+                _need_value(args, word)
+                value = args.next()
+                setattr(o, keyword, parse_uint(value, number) if number else value)
+                break
         else:
             raise BpftError(
                 "expected no more arguments, 'data_in', 'data_out', 'data_size_out', 'ctx_in', "
