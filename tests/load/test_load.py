@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -120,6 +121,49 @@ def test_pinmaps_names_as_bpftool(bpffs_dir):
     run_bpft("prog", "loadall", obj, str(bpffs_dir / "b"), "pinmaps", str(bpffs_dir / "mb"), check=True)
     names = sorted(os.listdir(bpffs_dir / "ma"))
     assert names and names == sorted(os.listdir(bpffs_dir / "mb"))
+
+
+def _kernel_fields(pin: Path, *fields: str, is_map: bool = False) -> dict:
+    from bpft.kernel import info as kinfo
+    from bpft.kernel import syscall as sc
+
+    fd = sc.obj_get(str(pin))
+    try:
+        i = kinfo.map_info(fd) if is_map else kinfo.prog_info(fd)
+    finally:
+        os.close(fd)
+    return {f: getattr(i, f) for f in fields}
+
+
+@pytest.mark.parity
+def test_struct_ops_as_bpftool(bpffs_dir):
+    """A .struct_ops map: created (not registered), its programs loaded as struct_ops with the
+    kernel struct's BTF id and the member's index, as bpftool 7.1 (libbpf 1.1) does."""
+    obj = str(BPF_DIR / "load_struct_ops.o")
+    (bpffs_dir / "c").mkdir()
+    ra, rb, diffs = compare(obj, str(bpffs_dir / "c"))
+    assert not diffs and ra == rb == 0
+    assert sorted(os.listdir(bpffs_dir / "c" / "bpft")) == ["ca", "ss", "undo"]
+    run_bpftool("prog", "loadall", obj, str(bpffs_dir / "a"), "pinmaps", str(bpffs_dir / "ma"), check=True)
+    run_bpft("prog", "loadall", obj, str(bpffs_dir / "b"), "pinmaps", str(bpffs_dir / "mb"), check=True)
+    for p in ("ca", "ss", "undo"):
+        fa = _kernel_fields(bpffs_dir / "a" / p, "type", "attach_btf_id", "attach_btf_obj_id")
+        assert fa["type"] == 27 and fa["attach_btf_id"]
+        assert fa == _kernel_fields(bpffs_dir / "b" / p, "type", "attach_btf_id", "attach_btf_obj_id")
+    assert os.listdir(bpffs_dir / "ma") == os.listdir(bpffs_dir / "mb") == ["bpft_cc"]
+    ma = show_map(str(bpffs_dir / "ma" / "bpft_cc"))
+    assert ma["type"] == "struct_ops" and ma == show_map(str(bpffs_dir / "mb" / "bpft_cc"))
+    fields = ("type", "key_size", "value_size", "btf_key_type_id", "btf_value_type_id", "btf_vmlinux_value_type_id")
+    ka = _kernel_fields(bpffs_dir / "ma" / "bpft_cc", *fields, is_map=True)
+    assert ka["btf_vmlinux_value_type_id"]
+    assert ka == _kernel_fields(bpffs_dir / "mb" / "bpft_cc", *fields, is_map=True)
+
+
+def show_map(pin: str) -> dict:
+    d = json.loads(run_bpftool("-j", "map", "show", "pinned", pin, check=True).stdout_text)
+    for k in ("id", "btf_id", "pids"):
+        d.pop(k, None)
+    return d
 
 
 ARG_CASES = [

@@ -71,6 +71,7 @@ class Program:
         self.sec_def = sections.find_sec_def(sec_name)
         self.prog_type = self.sec_def.prog_type if self.sec_def else 0
         self.attach_type = self.sec_def.attach_type if self.sec_def else 0
+        self.attach_btf_id = 0  # struct_ops: set from the object's .struct_ops maps
         self.is_sub = False
         self.hidden = False
         # filled while linking
@@ -140,6 +141,7 @@ class Object:
         self.btf_fd = -1
         self.text_shndx = -1
         self.maps_shndx = -1
+        self.st_ops_shndx = -1
         self.sec_names: dict[int, str] = {}
         self.sec_sizes: dict[int, int] = {}
         self.sec_data: dict[int, bytes] = {}
@@ -226,7 +228,8 @@ def _collect(obj: Object, data: bytes, log: Log, relaxed: bool) -> None:
     obj.symtab_shndx = symtab
     st = shdrs[symtab]
     strtab = _raw(shdrs[st["sh_link"]]) if 0 < st["sh_link"] < nsec else b""
-    for i, (name, value, size, info, other, shndx) in enumerate(read_symbols(_raw(st), strtab)):
+    obj.symtab_raw = _raw(st)  # struct_ops relocations print st_name offsets
+    for i, (name, value, size, info, other, shndx) in enumerate(read_symbols(obj.symtab_raw, strtab)):
         obj.syms.append(Sym(i, name, value, size, shndx, info, other))
 
     btf_data = ext_data = None
@@ -283,8 +286,8 @@ def _collect(obj: Object, data: bytes, log: Log, relaxed: bool) -> None:
                 obj.data_secs[idx] = MAP_RODATA
                 obj.sec_data[idx] = d
             elif name == ".struct_ops":
-                log.warn("struct_ops maps are not supported by bpft")
-                raise OpenError()
+                obj.st_ops_shndx = idx
+                obj.sec_data[idx] = d
             else:
                 log.info(f"elf: skipping unrecognized data section({idx}) {name}")
         elif stype == "SHT_REL":
@@ -425,6 +428,11 @@ def _collect_relos(obj: Object, s, idx: int, log: Log) -> None:
         from .maps import collect_map_relos
 
         collect_map_relos(obj, data, log)
+        return
+    if targ == obj.st_ops_shndx:
+        from .maps import collect_st_ops_relos
+
+        collect_st_ops_relos(obj, data, log)
         return
     log.debug(f"sec '{name}': collecting relocation for section({targ}) '{targ_name}'")
     sec_size = obj.sec_sizes.get(targ, 0)

@@ -94,12 +94,13 @@ def load_object(obj: Object, log: Log, *, kernel_log_level: int = 0, ifindex: in
 def _load(obj: Object, log: Log, kernel_log_level: int, ifindex: int) -> None:
     from .externs import resolve_externs
     from .link import link_program, relocate_data
-    from .maps import create_maps, init_prog_arrays
+    from .maps import create_maps, init_kern_struct_ops, init_prog_arrays
 
     if log.debug_on and _needs_vmlinux_btf(obj):
         log.debug("loading kernel BTF '/sys/kernel/btf/vmlinux': 0")
     resolve_externs(obj, log)
     _load_btf(obj, log)
+    init_kern_struct_ops(obj, log)
     create_maps(obj, log, ifindex)
     linked = [link_program(obj, p, log) for p in obj.main_programs()]
     _apply_core(obj, linked, log)
@@ -193,6 +194,8 @@ def _load_prog(obj: Object, lk, log: Log, kernel_log_level: int, ifindex: int) -
         expected_attach_type=p.attach_type,
     )
     keep = [ins, lic]
+    if p.attach_btf_id:  # struct_ops: the kernel struct's id, its member index as attach type
+        attr.attach_btf_id = p.attach_btf_id
     flags = p.sec_def.flags if p.sec_def else 0
     from . import sections as S
 

@@ -278,6 +278,7 @@ def init_maps(obj: Object, log: Log, strict: bool) -> None:
     from .externs import init_kconfig_map
 
     init_kconfig_map(obj, log)
+    _init_struct_ops_maps(obj, log)
 
 
 def _find_by_name(btf: B.Btf, name: str) -> int:
@@ -340,6 +341,224 @@ def _init_btf_maps(obj: Object, log: Log, strict: bool) -> None:
         if inner is not None:
             m.inner = inner
         obj.maps.append(m)
+
+
+# --- struct_ops (libbpf 1.1: the maps are created, never registered, by bpftool prog load) ---
+
+MAP_TYPE_STRUCT_OPS = 26
+PROG_TYPE_STRUCT_OPS = 27
+STRUCT_OPS_VALUE_PREFIX = "bpf_struct_ops_"
+
+
+def _init_struct_ops_maps(obj: Object, log: Log) -> None:
+    """libbpf's bpf_object__init_struct_ops_maps(): one map per VAR of DATASEC .struct_ops."""
+    if obj.st_ops_shndx < 0:
+        return
+    btf = obj.btf.btf if obj.btf is not None else None
+    sec_id = _find_by_name(btf, ".struct_ops") if btf is not None else 0
+    if not sec_id or btf.type(sec_id).kind != B.DATASEC:
+        log.warn("struct_ops init: DATASEC .struct_ops not found")
+        raise OpenError()
+    data = obj.sec_data.get(obj.st_ops_shndx, b"")
+    for vid, voff, _vsize in btf.type(sec_id).members:
+        var_name = btf.name(btf.type(vid).name_off)
+        tid = btf.resolve(vid if btf.type(vid).kind != B.VAR else btf.type(vid).size_or_type)
+        t = btf.type(tid) if tid else None
+        tname = btf.name(t.name_off) if t is not None else ""
+        if not tname:
+            log.warn("struct_ops init: anonymous type is not supported")
+            raise OpenError()
+        if t.kind != B.STRUCT:
+            log.warn(f"struct_ops init: {tname} is not a struct")
+            raise OpenError()
+        m = MapDef(var_name)
+        m.sec_idx, m.sec_offset = obj.st_ops_shndx, voff
+        m.type, m.key_size, m.value_size, m.max_entries = MAP_TYPE_STRUCT_OPS, 4, t.size_or_type, 1
+        if voff + t.size_or_type > len(data):
+            log.warn(f"struct_ops init: var {var_name} is beyond the end of DATASEC .struct_ops")
+            raise OpenError()
+        m.data = data[voff : voff + t.size_or_type]
+        m.st_tname, m.st_type_id, m.st_progs = tname, tid, {}
+        obj.maps.append(m)
+        log.debug(f"struct_ops init: struct {tname}(type_id={tid}) {var_name} found at offset {voff}")
+
+
+def _is_func_ptr(btf, tid: int) -> bool:
+    tid = btf.resolve(tid)
+    if not tid or btf.type(tid).kind != B.PTR:
+        return False
+    tid = btf.resolve(btf.type(tid).size_or_type)
+    return bool(tid) and btf.type(tid).kind == B.FUNC_PROTO
+
+
+def collect_st_ops_relos(obj: Object, data: bytes, log: Log) -> None:
+    """libbpf's bpf_object__collect_st_ops_relos(): which program fills which func ptr."""
+    from .elfobj import find_prog_by_sec_insn
+    from .elfread import read_rels
+
+    btf = obj.btf.btf
+    for r_offset, sym_idx, _rtype in read_rels(data):
+        if sym_idx >= len(obj.syms):
+            log.warn(f"struct_ops reloc: symbol {sym_idx:x} not found")
+            raise OpenError()
+        sym = obj.syms[sym_idx]
+        name = sym.name or "<?>"
+        m = next(
+            (
+                m
+                for m in obj.maps
+                if m.type == MAP_TYPE_STRUCT_OPS and m.sec_offset <= r_offset < m.sec_offset + m.value_size
+            ),
+            None,
+        )
+        if m is None:
+            log.warn(f"struct_ops reloc: cannot find map at rel->r_offset {r_offset}")
+            raise OpenError()
+        moff = r_offset - m.sec_offset
+        raw = getattr(obj, "symtab_raw", b"")
+        name_off = struct.unpack_from("<I", raw, sym_idx * 24)[0] if len(raw) >= sym_idx * 24 + 4 else 0
+        log.debug(
+            f"struct_ops reloc {m.name}: for {sym_idx} value {sym.value} shdr_idx {sym.shndx} "
+            f"rel->r_offset {r_offset} map->sec_offset {m.sec_offset} name {name_off} ('{name}')"
+        )
+        if sym.shndx >= 0xFF00:
+            log.warn(
+                f"struct_ops reloc {m.name}: rel->r_offset {r_offset} shdr_idx {sym.shndx} unsupported non-static function"
+            )
+            raise OpenError()
+        if sym.value % 8:
+            log.warn(f"struct_ops reloc {m.name}: invalid target program offset {sym.value}")
+            raise OpenError()
+        st = btf.type(m.st_type_id)
+        idx = next((j for j, mem in enumerate(st.members) if mem[2] == moff * 8), -1)
+        if idx < 0:
+            log.warn(f"struct_ops reloc {m.name}: cannot find member at moff {moff}")
+            raise OpenError()
+        mname = btf.name(st.members[idx][0])
+        if not _is_func_ptr(btf, st.members[idx][1]):
+            log.warn(f"struct_ops reloc {m.name}: cannot relocate non func ptr {mname}")
+            raise OpenError()
+        prog = find_prog_by_sec_insn(obj, sym.shndx, sym.value // 8)
+        if prog is None:
+            log.warn(
+                f"struct_ops reloc {m.name}: cannot find prog at shdr_idx {sym.shndx} to relocate func ptr {mname}"
+            )
+            raise OpenError()
+        if prog.prog_type != PROG_TYPE_STRUCT_OPS:
+            log.warn(f"struct_ops reloc {m.name}: prog {prog.name} is not struct_ops BPF program")
+            raise OpenError()
+        if not prog.attach_btf_id:
+            prog.attach_btf_id, prog.attach_type = m.st_type_id, idx
+        if prog.attach_btf_id != m.st_type_id or prog.attach_type != idx:
+            log.warn(
+                f"struct_ops reloc {m.name}: cannot use prog {prog.name} in sec {prog.sec_name} with type "
+                f"{prog.prog_type} attach_btf_id {prog.attach_btf_id} expected_attach_type {prog.attach_type} "
+                f"for func ptr {mname}"
+            )
+            raise OpenError()
+        m.st_progs[idx] = prog
+
+
+def _kskip(kb, tid: int) -> int:
+    while tid and kb.type(tid).kind in B.MODIFIERS:
+        tid = kb.type(tid).size_or_type
+    return tid
+
+
+def _ksize(kb, tid: int) -> int:
+    n = 1
+    for _ in range(64):
+        tid = _kskip(kb, tid)
+        t = kb.type(tid) if tid else None
+        if t is None:
+            return -1
+        if t.kind in (B.INT, B.STRUCT, B.UNION, B.ENUM, B.ENUM64, B.FLOAT):
+            return n * t.size_or_type
+        if t.kind == B.PTR:
+            return n * 8
+        if t.kind != B.ARRAY:
+            return -1
+        n *= t.members[2]
+        tid = t.members[0]
+    return -1
+
+
+def init_kern_struct_ops(obj: Object, log: Log) -> None:
+    """libbpf's bpf_map__init_kern_struct_ops() for every struct_ops map: the kernel's
+    struct and value struct, the value size, and each program's attach_btf_id and
+    expected_attach_type (the kernel member's index)."""
+    from .vmlinux import kernel_btf
+
+    for m in obj.maps:
+        if m.type != MAP_TYPE_STRUCT_OPS:
+            continue
+        btf = obj.btf.btf
+        try:
+            kb = kernel_btf()
+        except (OSError, B.BTFError) as e:
+            log.warn(f"struct_ops init_kern {m.name}: cannot read kernel BTF: {e}")
+            raise OpenError() from None
+        ktid = kb.find(m.st_tname, B.STRUCT)
+        if not ktid:
+            log.warn(f"struct_ops init_kern: struct {m.st_tname} is not found in kernel BTF")
+            raise OpenError()
+        kvtid = kb.find(STRUCT_OPS_VALUE_PREFIX + m.st_tname, B.STRUCT)
+        if not kvtid:
+            log.warn(f"struct_ops init_kern: struct {STRUCT_OPS_VALUE_PREFIX}{m.st_tname} is not found in kernel BTF")
+            raise OpenError()
+        kt, kvt = kb.type(ktid), kb.type(kvtid)
+        kdm = next((mem for mem in kvt.members if mem[1] == ktid), None)
+        if kdm is None:
+            log.warn(
+                f"struct_ops init_kern: struct {m.st_tname} data is not found in struct "
+                f"{STRUCT_OPS_VALUE_PREFIX}{m.st_tname}"
+            )
+            raise OpenError()
+        log.debug(f"struct_ops init_kern {m.name}: type_id:{m.st_type_id} kern_type_id:{ktid} kern_vtype_id:{kvtid}")
+        m.value_size = kvt.size_or_type
+        m.vmlinux_value_type_id = kvtid
+        knames = {kb.name(mem[0]): j for j, mem in enumerate(kt.members)}
+        for i, (name_off, mtype, boff, bsz) in enumerate(btf.type(m.st_type_id).members):
+            mname = btf.name(name_off)
+            kidx = knames.get(mname)
+            if kidx is None:
+                log.warn(f"struct_ops init_kern {m.name}: Cannot find member {mname} in kernel BTF")
+                raise OpenError()
+            _kn, kmtype, kboff, kbsz = kt.members[kidx]
+            if bsz or kbsz:
+                log.warn(f"struct_ops init_kern {m.name}: bitfield {mname} is not supported")
+                raise OpenError()
+            lt, kmt = btf.resolve(mtype), _kskip(kb, kmtype)
+            lk, kk = btf.type(lt).kind if lt else B.UNKN, kb.type(kmt).kind if kmt else B.UNKN
+            if lk != kk:
+                log.warn(f"struct_ops init_kern {m.name}: Unmatched member type {mname} {lk} != {kk}(kernel)")
+                raise OpenError()
+            if lk == B.PTR:
+                prog = m.st_progs.get(i)
+                if prog is None:
+                    continue
+                kf = _kskip(kb, kb.type(kmt).size_or_type)
+                if not kf or kb.type(kf).kind != B.FUNC_PROTO:
+                    log.warn(f"struct_ops init_kern {m.name}: kernel member {mname} is not a func ptr")
+                    raise OpenError()
+                prog.attach_btf_id, prog.attach_type = ktid, kidx
+                log.debug(
+                    f"struct_ops init_kern {m.name}: func ptr {mname} is set to prog {prog.name} "
+                    f"from data(+{boff // 8}) to kern_data(+{kboff // 8})"
+                )
+                continue
+            try:
+                msize = btf.size(mtype)
+            except B.BTFError:
+                msize = -1
+            ksize = _ksize(kb, kmtype)
+            if msize < 0 or ksize < 0 or msize != ksize:
+                log.warn(f"struct_ops init_kern {m.name}: Error in size of member {mname}: {msize} != {ksize}(kernel)")
+                raise OpenError()
+            log.debug(
+                f"struct_ops init_kern {m.name}: copy {mname} {msize} bytes from data(+{boff // 8}) "
+                f"to kern_data(+{kboff // 8})"
+            )
 
 
 def collect_map_relos(obj: Object, data: bytes, log: Log) -> None:
@@ -416,9 +635,10 @@ def _create_one(obj: Object, m: MapDef, log: Log, ifindex: int, is_inner: bool =
         max_entries = _possible_cpus()
     btf_fd = obj.btf_fd if obj.btf_fd >= 0 else 0
     key_id, val_id = m.key_type_id, m.value_type_id
+    vmlinux_vid = getattr(m, "vmlinux_value_type_id", 0) if m.type == MAP_TYPE_STRUCT_OPS else 0
     if m.type in _NO_BTF_TYPES or not btf_fd:
         btf_fd, key_id, val_id = 0, 0, 0
-    if btf_fd and not (key_id or val_id):
+    if btf_fd and not (key_id or val_id or vmlinux_vid):
         btf_fd = 0
     kw = dict(
         name=m.name[:15],
@@ -427,6 +647,7 @@ def _create_one(obj: Object, m: MapDef, log: Log, ifindex: int, is_inner: bool =
         numa_node=m.numa_node,
         map_extra=m.map_extra,
         ifindex=ifindex,
+        btf_vmlinux_value_type_id=vmlinux_vid,
     )
     try:
         fd = sc.map_create(
