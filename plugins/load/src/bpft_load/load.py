@@ -219,7 +219,7 @@ def _do_load(ctx, log, file, pinfile, first_prog_only, common_type, replaces, if
                     log.debug(f"map '{m.name}' already pinned at '{m.pin_path}'; not re-pinning")
                     continue
                 try:
-                    _pin(log, m.fd, path, f"map '{m.name}'")
+                    _pin(log, m.fd, path, None)
                 except OSError:
                     _fail_pinmaps(pinned, done)
                 done.append(path)
@@ -269,8 +269,9 @@ def _reuse_fd(m, fd: int) -> None:
     m.pin_path = None
 
 
-def _pin(log, fd: int, path: str, what: str) -> None:
-    """bpf_program__pin / bpf_map__pin: make the parent dir, check it is bpffs, pin."""
+def _pin(log, fd: int, path: str, what: str | None) -> None:
+    """bpf_program__pin (``what`` = "prog 'NAME'") / bpf_map__pin (``what`` None): make the
+    parent dir, check it is bpffs, pin; with libbpf's lines for each."""
     from bpft.kernel import fs
     from bpft.kernel import syscall as sc
 
@@ -292,6 +293,6 @@ def _pin(log, fd: int, path: str, what: str) -> None:
     try:
         sc.obj_pin(fd, path)
     except OSError as e:
-        log.warn(f"{what}: failed to pin at '{path}': {e.strerror}")
+        log.warn(f"{what}: failed to pin at '{path}': {e.strerror}" if what else f"failed to pin map: {e.strerror}")
         raise
-    log.debug(f"{what}: pinned at '{path}'")
+    log.debug(f"{what}: pinned at '{path}'" if what else f"pinned map '{path}'")
