@@ -749,17 +749,7 @@ def create_maps(obj: Object, log: Log, ifindex: int = 0) -> None:
                 os.close(m.inner.fd)
                 m.inner.fd = -1
             if m.type in (BPF_MAP_TYPE_ARRAY_OF_MAPS, BPF_MAP_TYPE_HASH_OF_MAPS) and m.init_slots:
-                for i, targ in enumerate(m.init_slots):
-                    if targ is None:
-                        continue
-                    try:
-                        sc.map_update_elem(m.fd, struct.pack("<I", i), struct.pack("<I", targ.fd))
-                    except sc.BpfError as e:
-                        log.warn(
-                            f"map '{m.name}': failed to initialize slot [{i}] to map '{targ.name}' fd={targ.fd}: {e.strerror}"
-                        )
-                        raise
-                    log.debug(f"map '{m.name}': slot [{i}] set to map '{targ.name}' fd={targ.fd}")
+                _fill_slots(m, "map", log)
         if m.pin_path and not m.pinned:
             try:
                 sc.obj_pin(m.fd, m.pin_path)
@@ -774,14 +764,19 @@ def init_prog_arrays(obj: Object, log: Log) -> None:
     for m in obj.maps:
         if m.type != BPF_MAP_TYPE_PROG_ARRAY or not m.init_slots:
             continue
-        for i, prog in enumerate(m.init_slots):
-            if prog is None:
-                continue
-            try:
-                sc.map_update_elem(m.fd, struct.pack("<I", i), struct.pack("<I", prog.fd))
-            except sc.BpfError as e:
-                log.warn(
-                    f"map '{m.name}': failed to initialize slot [{i}] to prog '{prog.name}' fd={prog.fd}: {e.strerror}"
-                )
-                raise
-            log.debug(f"map '{m.name}': slot [{i}] set to prog '{prog.name}' fd={prog.fd}")
+        _fill_slots(m, "prog", log)
+
+
+def _fill_slots(m: MapDef, what: str, log: Log) -> None:
+    """Write the initial values of a map-in-map (``what`` "map") or prog array ("prog"): slot i = target's fd."""
+    for i, target in enumerate(m.init_slots):
+        if target is None:
+            continue
+        try:
+            sc.map_update_elem(m.fd, struct.pack("<I", i), struct.pack("<I", target.fd))
+        except sc.BpfError as e:
+            log.warn(
+                f"map '{m.name}': failed to initialize slot [{i}] to {what} '{target.name}' fd={target.fd}: {e.strerror}"
+            )
+            raise
+        log.debug(f"map '{m.name}': slot [{i}] set to {what} '{target.name}' fd={target.fd}")
