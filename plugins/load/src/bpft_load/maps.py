@@ -615,7 +615,8 @@ def collect_map_relos(obj: Object, data: bytes, log: Log) -> None:
         while len(m.init_slots) <= slot:
             m.init_slots.append(None)
         m.init_slots[slot] = targ
-        log.debug(f".maps relo #{i}: map '{m.name}' slot [{slot}] points to '{name}'")
+        kind = "prog" if m.type == BPF_MAP_TYPE_PROG_ARRAY else "map"
+        log.debug(f".maps relo #{i}: map '{m.name}' slot [{slot}] points to {kind} '{name}'")
 
 
 # --- kernel side ------------------------------------------------------------------------
