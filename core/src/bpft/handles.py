@@ -17,7 +17,7 @@ from .grammar import Args, parse_uint
 from .kernel import fs
 from .kernel import info as kinfo
 from .kernel import syscall as sc
-from .progs import MAX_PROG_FULL_NAME, full_name, iter_prog_ids, open_prog
+from .progs import MAX_PROG_FULL_NAME, full_name, iter_prog_fds
 
 
 def parse_fds(ctx: Context, args: Args, obj: str) -> list[int]:
@@ -80,10 +80,7 @@ def _progs_matching(match) -> list[int]:
     """fds of every program whose (fd, info) satisfies ``match``; vanished ones skipped."""
     fds: list[int] = []
     try:
-        for prog_id in iter_prog_ids():
-            fd = open_prog(prog_id)
-            if fd is None:
-                continue
+        for _prog_id, fd in iter_prog_fds():
             try:
                 info = kinfo.prog_info(fd)
                 ok = match(fd, info)

@@ -14,7 +14,7 @@ from bpft.errors import BpftError
 from bpft.grammar import Args, is_prefix
 from bpft.kernel import info, uapi
 from bpft.output import Record
-from bpft.progs import iter_prog_ids, open_prog
+from bpft.progs import iter_prog_fds
 
 
 def run(ctx: Context, args: Args) -> int:
@@ -29,10 +29,7 @@ def run(ctx: Context, args: Args) -> int:
         if args:
             raise args.bad()
     counts: Counter[str] = Counter()
-    for prog_id in iter_prog_ids():
-        fd = open_prog(prog_id)
-        if fd is None:
-            continue
+    for _prog_id, fd in iter_prog_fds():
         try:
             prog_type = info.prog_info(fd).type
         except OSError:
