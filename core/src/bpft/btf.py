@@ -342,6 +342,9 @@ class _Dumper:
             if s is not None:
                 return s
             size = btf.size(elem)
+            if nelems * max(size, 1) > len(data):
+                # a corrupt count would otherwise build a list of billions of zero-padded values
+                raise BTFError(f"array of {nelems} elements is larger than its {len(data)} bytes of data")
             return [self.do(elem, 0, data[i * size :], depth + 1) for i in range(nelems)]
         if k == ENUM:
             size = t.size_or_type
