@@ -133,7 +133,8 @@ def check_progs(pins: list[Path], forms=FORMS) -> None:
             for flags, extra in forms
             if k == 0 or extra != ["visual"]
         ]
-        cmds.append(([], ["prog", "dump", "xlated", "id", prog_id, "visual"]))
+        if any(extra == ["visual"] for _, extra in forms):
+            cmds.append(([], ["prog", "dump", "xlated", "id", prog_id, "visual"]))
     # the `pinned` handle (same code path after the fd is open): on the first program
     cmds.append(([], ["prog", "dump", "xlated", "pinned", str(pins[0])]))
     cmds.append((["-j"], ["prog", "dump", "xlated", "pinned", str(pins[0]), "linum"]))
@@ -195,6 +196,52 @@ def test_features_really_exercised(shared):
         "bpf_rcu_read_lock#",  # kfunc by name through kallsyms
     ):
         assert needle in text, needle
+
+
+@pytest.mark.parametrize("workers", ["", "3"])
+def test_long_program_split_over_workers(shared, monkeypatch, workers):
+    """A program long enough to be formatted by forked workers (~36,000 slots, with BTF, line
+    info on most slots, helper and bpf-to-bpf calls, ld_imm64 pairs all along): the pieces join
+    into exactly bpftool's output, in every form. "" lets bpft choose (two workers or more on a
+    machine with several CPUs); "3" forces three uneven pieces."""
+    if workers:
+        monkeypatch.setenv("BPFT_WORKERS", workers)
+    else:
+        monkeypatch.delenv("BPFT_WORKERS", raising=False)
+    pins = pins_of(shared("dump_long.o"))
+    assert len(pins) == 1
+    check_prog(pins[0], [form for form in FORMS if form[1] != ["visual"]])
+    from bpft_dump.dump import SLOTS_PER_WORKER
+
+    text = run_bpftool("prog", "dump", "xlated", "pinned", str(pins[0]), check=True).stdout_text
+    assert len(re.findall(r"^ *\d+: ", text, re.M)) > SLOTS_PER_WORKER  # long enough to be split
+    for needle in ("call pc", "(18) r", "; acc = acc * 3 + k;"):
+        assert text.count(needle) >= 900, needle
+    assert len(re.findall(r"call [a-z_]\w*#\d+$", text, re.M)) >= 900  # helpers, by name
+
+
+def test_ranges_never_split_an_ld_imm64(monkeypatch):
+    """However many workers, the pieces cover the image in order and none starts on the second
+    half of an ld_imm64 (placed here across every natural cut)."""
+    from bpft import insn as I
+    from bpft_dump.dump import _ranges, _second_halves
+
+    n_insns = 997
+    for workers in range(2, 8):
+        cuts = {n_insns * k // workers for k in range(1, workers)}
+        parts, n = [], 0
+        while n < n_insns:
+            p = I.ld_imm64(1, n) if n + 1 in cuts or n in cuts else I.mov64_imm(1, n)
+            parts.append(p)
+            n += len(p)
+        image = I.assemble(*parts)
+        monkeypatch.setenv("BPFT_WORKERS", str(workers))
+        ranges = _ranges(image)
+        assert len(ranges) >= 2
+        assert ranges[0][0] == 0 and ranges[-1][1] == len(image) // 8
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        halves = _second_halves(image)
+        assert halves and not {start for start, _ in ranges} & halves
 
 
 def test_handles_tag_name_and_several_programs(shared, loaded):

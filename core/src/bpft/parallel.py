@@ -26,14 +26,23 @@ T = TypeVar("T")
 MIN_ITEMS = 300
 
 
-def worker_count(n_items: int) -> int:
-    if n_items < MIN_ITEMS:
+def worker_count(n_items: int, min_items: int = MIN_ITEMS) -> int:
+    """How many processes should render ``n_items`` items (1: no fork), when forking pays
+    from ``min_items`` items on.
+
+    ``BPFT_WORKERS=N`` in the environment overrides the choice (``1`` never
+    forks; tests set it to split even short listings).
+    """
+    forced = os.environ.get("BPFT_WORKERS", "")
+    if forced.isdigit() and int(forced) > 0:
+        return max(1, min(int(forced), n_items))
+    if n_items < min_items:
         return 1
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 4, n_items // (MIN_ITEMS // 2)))
+    return max(1, min(cpus, 4, n_items // (min_items // 2)))
 
 
 def _split(items: Sequence[T], n: int) -> list[Sequence[T]]:

@@ -99,13 +99,21 @@ class Disasm:
             return f"subprog[{imm:+d}]"
         return f"0x{(imm & 0xFFFFFFFF) | (imm2 & 0xFFFFFFFF) << 32:x}"
 
+    def load_ksyms_for(self, image: bytes) -> None:
+        """Load the kernel symbols now if a call in ``image`` will need them (before forking workers)."""
+        for i in self.special_slots(image):
+            code, regs, _, imm = _SLOT.unpack_from(image, i * 8)
+            if code & 0xF0 == 0x80 and code & 7 in (5, 6) and (regs >> 4 or not 0 <= imm < NHELPERS):
+                self._syms()
+                return
+
     # -- the disassembler
     def text(self, code: int, regs: int, off: int, imm: int, imm2: int = 0) -> str:
         """The text of one instruction without its newline (``imm2``: the next slot's imm)."""
         dst, src = regs & 0xF, regs >> 4
         fmt = BODY_FORMATS[code]
         if fmt is not None:
-            return fmt.format(dst, src, off, imm, imm & 0xFFFFFFFF)
+            return fmt.format(dst, src, f"{off:+d}", imm, imm & 0xFFFFFFFF)
         # what the table cannot say: atomics, ld_imm64, calls
         cls = code & 7
         if cls == 3:  # BPF_STX | BPF_ATOMIC
@@ -137,42 +145,72 @@ class Disasm:
         code = raw & 0xFF
         return self.text(code, (raw >> 8) & 0xFF, _s16(raw >> 16), _s32(raw >> 32), _s32(raw2 >> 32))
 
-    def listing(self, image: bytes, formats: list[str], index: bool = False, hexes: bool = False) -> list[str]:
-        """One string per 8-byte slot of ``image``: ``formats[code]`` filled in (see :func:`wrapped_formats`).
+    def listing(
+        self,
+        image: bytes,
+        head: str = "",
+        tail: str = "",
+        index: bool = False,
+        hexes: bool = False,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> list[str]:
+        """One string per 8-byte slot ``start``..``stop`` of ``image``: ``head + text + tail``.
 
-        The whole image is decoded column by column (memoryview slices and
-        casts) and formatted by one ``map(str.format, ...)``: no Python code
-        runs per instruction. Slots of :data:`SPECIAL` opcodes (and second
-        halves of ld_imm64) come back as whatever their format gives (``""``);
-        callers fill them in from :meth:`special_slots` and :meth:`text`.
-        ``index`` passes the slot number as argument 5, ``hexes`` the slot's
-        bytes in hex (``"b7 01 00 ..."``) as argument 6.
+        ``head`` and ``tail`` are str.format texts themselves: ``{5}`` is the
+        slot number (with ``index``), ``{6}`` the slot's bytes in hex,
+        ``"b7 01 00 ..."`` (with ``hexes``).
+
+        No Python code runs per instruction. Each distinct pair of opcode and
+        registers (the slot's first two bytes) gets its own format text with
+        the register numbers written in; the slots are decoded column by
+        column (memoryview slices and casts) and formatted by one
+        ``map(str.format, ...)``. No argument needs a format spec (an int
+        spec such as ``{:+d}`` costs as much as the rest of the text): the
+        signed offset comes as a text, looked up per distinct value. Slots of
+        :data:`SPECIAL` opcodes (and second halves of ld_imm64) come back as
+        whatever their format gives (``""``); callers fill them in from
+        :meth:`special_slots` and :meth:`text`.
         """
         n = len(image) // 8
-        mv = memoryview(image)[: n * 8]
-        regs = mv[1::8].tolist()  # lists iterate faster than memoryviews
+        stop = n if stop is None else min(stop, n)
+        if start >= stop:
+            return []
+        mv = memoryview(image)[start * 8 : stop * 8]
+        keys = mv.cast("H")[0::4].tolist()  # opcode | registers << 8; lists iterate faster than memoryviews
+        formats = {}
+        for key in set(keys):
+            body = BODY_FORMATS[key & 0xFF]
+            if body is None:
+                formats[key] = ""
+            else:
+                body = body.replace("{0}", str(key >> 8 & 0xF)).replace("{1}", str(key >> 12))
+                formats[key] = head + body + tail
+        offs = mv.cast("h")[1::4].tolist()
+        off_texts = {off: f"{off:+d}" for off in set(offs)}
         cols = [
-            map(formats.__getitem__, mv[0::8].tolist()),
-            map(_DST.__getitem__, regs),
-            map(_SRC.__getitem__, regs),
-            mv.cast("h")[1::4].tolist(),
+            map(formats.__getitem__, keys),
+            repeat(None),  # {0} and {1}, the registers, are in the format texts
+            repeat(None),
+            map(off_texts.__getitem__, offs),
             mv.cast("i")[1::2].tolist(),
             mv.cast("I")[1::2].tolist(),
         ]
         if index or hexes:
-            cols.append(range(n))
+            cols.append(range(start, stop))
         if hexes:
             cols.append(map(bytes.hex, map(itemgetter(0), struct.iter_unpack("8s", mv)), repeat(" ")))
         return list(map(str.format, *cols))
 
     @staticmethod
-    def special_slots(image: bytes) -> list[int]:
-        """Indexes of the slots whose opcode is in :data:`SPECIAL`, ascending."""
+    def special_slots(image: bytes, start: int = 0, stop: int | None = None) -> list[int]:
+        """Indexes of the slots ``start``..``stop`` whose opcode is in :data:`SPECIAL`, ascending."""
         n = len(image) // 8
-        mask = image[0 : n * 8 : 8].translate(_SPECIAL_MASK)
+        stop = n if stop is None else min(stop, n)
+        mask = image[0 : stop * 8 : 8].translate(_SPECIAL_MASK)
         out = []
         find = mask.find
-        i = find(1)
+        i = find(1, start)
         while i >= 0:
             out.append(i)
             i = find(1, i + 1)
@@ -185,12 +223,8 @@ class Disasm:
         return self.text(code, regs, off, imm, imm2)
 
 
-_DST = tuple(r & 0xF for r in range(256))
-_SRC = tuple(r >> 4 for r in range(256))
-
-
 def _body_format(code: int) -> str | None:
-    """str.format text of opcode ``code`` over (dst, src, off, imm, imm as u32), as :meth:`Disasm.text` prints it;
+    """str.format text of opcode ``code`` over (dst, src, off as a signed text ("+8"), imm, imm as u32), as :meth:`Disasm.text` prints it;
     None when the text depends on more than these (calls, ld_imm64, atomics)."""
     cls = code & 7
     c = f"({code:02x})"
@@ -210,20 +244,20 @@ def _body_format(code: int) -> str | None:
     mode = code & 0xE0
     if cls == 3:
         if mode == 0x60:
-            return c + " *(" + size + " *)(r{0} {2:+d}) = r{1}"
+            return c + " *(" + size + " *)(r{0} {2}) = r{1}"
         if mode == 0xC0:
             return None
         return f"BUG_{code:02x}"
     if cls == 2:
         if mode == 0x60:
-            return c + " *(" + size + " *)(r{0} {2:+d}) = {3}"
+            return c + " *(" + size + " *)(r{0} {2}) = {3}"
         if mode == 0xC0:
             return f"{c} nospec"
         return f"BUG_st_{code:02x}"
     if cls == 1:
         if mode != 0x60:
             return f"BUG_ldx_{code:02x}"
-        return c + " r{0} = *(" + size + " *)(r{1} {2:+d})"
+        return c + " r{0} = *(" + size + " *)(r{1} {2})"
     if cls == 0:
         if mode == 0x20:
             return c + " r0 = *(" + size + " *)skb[{3}]"
@@ -236,21 +270,15 @@ def _body_format(code: int) -> str | None:
     if op == 0x80:
         return None
     if code == 0x05:
-        return c + " goto pc{2:+d}"
+        return c + " goto pc{2}"
     if code == 0x95:
         return f"{c} exit"
     r = "w" if cls == 6 else "r"
     if code & 8:
-        return f"{c} if {r}{{0}} {_s(JMP_OPS[op >> 4])} {r}{{1}} goto pc{{2:+d}}"
-    return f"{c} if {r}{{0}} {_s(JMP_OPS[op >> 4])} 0x{{4:x}} goto pc{{2:+d}}"
+        return f"{c} if {r}{{0}} {_s(JMP_OPS[op >> 4])} {r}{{1}} goto pc{{2}}"
+    return f"{c} if {r}{{0}} {_s(JMP_OPS[op >> 4])} 0x{{4:x}} goto pc{{2}}"
 
 
 BODY_FORMATS: tuple[str | None, ...] = tuple(_body_format(code) for code in range(256))
 SPECIAL = frozenset(code for code, f in enumerate(BODY_FORMATS) if f is None)
 _SPECIAL_MASK = bytes(1 if code in SPECIAL else 0 for code in range(256))
-
-
-def wrapped_formats(head: str, tail: str) -> list[str]:
-    """Per opcode, ``head + text + tail`` as a str.format text (``head``/``tail`` are format texts
-    themselves: ``{5}`` is the slot number, ``{6}`` its hex); ``""`` for the :data:`SPECIAL` opcodes."""
-    return [head + f + tail if f is not None else "" for f in BODY_FORMATS]

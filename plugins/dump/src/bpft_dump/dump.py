@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Iterator
 
 from bpft.api import Context
 from bpft.errors import BpftError, SilentFailure, UsageError
@@ -18,8 +19,9 @@ from bpft.grammar import Args, is_prefix
 from bpft.kernel import info as kinfo
 from bpft.kernel import uapi
 from bpft.output import json_quote
+from bpft.parallel import render_chunks, worker_count
 
-from .disasm import SPECIAL, Disasm, wrapped_formats
+from .disasm import Disasm
 from .linfo import ProgLinfo, linfo_json, linfo_plain
 
 
@@ -243,64 +245,61 @@ def _func_records(data: bytes, rec_size: int) -> list[tuple[int, int]]:
     return [struct.unpack_from("<II", data, off) for off in range(0, len(data) - rec_size + 1, rec_size)]
 
 
-def _printed_slots(image: bytes) -> list[int]:
-    """Indexes of the slots bpftool prints (second halves of ld_imm64 are skipped)."""
-    out = []
-    skip = False
-    for i, (code,) in enumerate(struct.iter_unpack("<B7x", image)):
-        if skip:
-            skip = False
-            continue
-        out.append(i)
-        skip = code == 0x18
+def _second_halves(image: bytes) -> set[int]:
+    """Indexes of the slots bpftool does not print: the second halves of ld_imm64."""
+    codes = image[0 : len(image) // 8 * 8 : 8]
+    out: set[int] = set()
+    i = codes.find(0x18)
+    while i >= 0:
+        if i not in out:  # a second half does not start a pair, whatever its opcode
+            out.add(i + 1)
+        i = codes.find(0x18, i + 1)
     return out
 
 
-def _annotations(image: bytes, btf, funcs, linfo, linum: bool, json: bool) -> dict[int, object]:
-    """Per printed slot index: the header/source text (plain) or JSON key/values to put first."""
+def _annotations(
+    image: bytes, btf, funcs, linfo, linum: bool, json: bool, depth: int = 0, pretty: bool = False
+) -> dict[int, str]:
+    """Per printed slot index, the text that goes before its instruction: the function header
+    and source line (plain), or the JSON members (``"proto"``, ``"src"``...), each followed by a
+    comma, to put before ``"disasm"`` in an object written at writer depth ``depth + 1``."""
     from bpft.btf import type_signature
+    from bpft.output import _render, json_quote
 
     if (btf is None or not funcs) and linfo is None:
         return {}
-    ann: dict[int, list] = {}
-    slots = _printed_slots(image)
-    # func headers: bpftool advances through func records in order
+    n = len(image) // 8
+    halves = _second_halves(image)
+    lead = "\n" + "    " * (depth + 2) if pretty else ""
+    sep = ": " if pretty else ":"
+
+    def members(pairs) -> str:
+        return "".join(f"{lead}{json_quote(k)}{sep}{_render(v, depth + 2, pretty)}," for k, v in pairs)
+
+    ann: dict[int, str] = {}
     if btf is not None and funcs:
-        k = 0
-        for i in slots:
-            if k >= len(funcs):
+        # bpftool meets the func records in order as it walks the printed slots: a record
+        # whose offset it has walked past (or never prints) stops the headers there
+        last = -1
+        for off, type_id in funcs:
+            if off <= last or off >= n or off in halves:
                 break
-            off, type_id = funcs[k]
-            if off == i:
-                sig = type_signature(btf, type_id)
-                if sig:
-                    ann.setdefault(i, []).append(("proto", sig))
-                k += 1
+            last = off
+            sig = type_signature(btf, type_id)
+            if sig:
+                ann[off] = members([("proto", sig)]) if json else f"{sig}:\n"
     if linfo is not None:
-        by_off = linfo.by_insn_off()
-        for i in slots:
-            rec = by_off.get(i)
-            if rec is not None:
-                ann.setdefault(i, []).append(("linfo", rec))
-    out: dict[int, object] = {}
-    for i, items in ann.items():
-        if json:
-            pairs = []
-            for kind, v in items:
-                if kind == "proto":
-                    pairs.append(("proto", v))
-                else:
-                    pairs.extend(linfo_json(btf, v, linum))
-            out[i] = pairs
-        else:
-            text = []
-            for kind, v in items:
-                if kind == "proto":
-                    text.append(f"{v}:\n")
-                else:
-                    text.append(linfo_plain(btf, v, "; ", linum))
-            out[i] = "".join(text)
-    return out
+        texts: dict[tuple, str] = {}  # per distinct (file, line, column): many slots share one
+        for off, rec in linfo.by_insn_off().items():
+            if off >= n or off in halves:
+                continue
+            key = rec[1:] if linum else rec[2]
+            text = texts.get(key)
+            if text is None:
+                text = members(linfo_json(btf, rec, linum)) if json else linfo_plain(btf, rec, "; ", linum)
+                texts[key] = text
+            ann[off] = ann[off] + text if off in ann else text
+    return ann
 
 
 def _braces(text: str) -> str:
@@ -308,43 +307,88 @@ def _braces(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _fill_specials(texts: list[str], image: bytes, dis: Disasm, ann: dict, wrap) -> None:
-    """Put in ``texts`` (from :meth:`Disasm.listing`) what its formats leave out: the
-    :data:`SPECIAL` instructions (``wrap(i, text)``), the annotated ones (``wrap(i, text, ann)``),
-    and ``""`` for the second halves of ld_imm64, which bpftool does not print."""
-    n = len(image) // 8
-    specials = dis.special_slots(image)
-    if ann:
-        specials = sorted(set(specials).union(ann))
+def _fill_specials(texts: list[str], image: bytes, dis: Disasm, wrap, start: int, stop: int) -> None:
+    """Put in ``texts`` (slots ``start``..``stop``, from :meth:`Disasm.listing`) what its formats
+    leave out: ``wrap(i, text)`` of the :data:`SPECIAL` instructions, and ``""`` for the second
+    halves of ld_imm64, which bpftool does not print."""
+    end = min(len(image) // 8, stop)
     skipped = -1
-    for i in specials:
+    for i in dis.special_slots(image, start, stop):
         if i == skipped:
             continue
-        code = image[i * 8]
-        if code in SPECIAL or i in ann:
-            texts[i] = wrap(i, dis.slot(image, i), ann.get(i))
-        if code == 0x18 and i + 1 < n:
+        texts[i - start] = wrap(i, dis.slot(image, i))
+        if image[i * 8] == 0x18 and i + 1 < end:
             skipped = i + 1
-            texts[skipped] = ""
+            texts[skipped - start] = ""
+
+
+def _annotate(texts: list[str], ann: dict[int, str], start: int, stop: int, json: bool) -> None:
+    """Put each annotation of :func:`_annotations` before its slot's text (``texts`` hold slots
+    ``start``..``stop``): a line before the line, or members at the start of the JSON object."""
+    for i, a in ann.items():
+        if start <= i < stop:
+            t = texts[i - start]
+            texts[i - start] = "{" + a + t[1:] if json else a + t
+
+
+#: slots a forked worker must have to be worth its fork (a slot costs ~1 µs to format)
+SLOTS_PER_WORKER = 20_000
+
+
+def _ranges(image: bytes) -> list[tuple[int, int]]:
+    """The image's slots cut into one contiguous range per worker, never between the halves of an ld_imm64.
+
+    A loaded program's second half of an ld_imm64 has opcode 0, so a cut
+    after a slot of opcode 0x18 would split one: such a cut moves on a slot.
+    """
+    n = len(image) // 8
+    workers = worker_count(n, SLOTS_PER_WORKER)
+    cuts = [0]
+    for k in range(1, workers):
+        cut = max(n * k // workers, cuts[-1])
+        while 0 < cut < n and image[(cut - 1) * 8] == 0x18:
+            cut += 1
+        cuts.append(cut)
+    cuts.append(n)
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if a < b]
+
+
+def _rendered(image: bytes, dis: Disasm, render_range) -> Iterator[str]:
+    """``render_range(start, stop)`` over the image's ranges, in forked workers when it is long; texts in order."""
+    ranges = _ranges(image)
+    if len(ranges) == 1:
+        yield render_range(*ranges[0])
+        return
+    dis.load_ksyms_for(image)  # once, before the fork, not once per worker
+    for texts in render_chunks(ranges, lambda r: render_range(*r), len(ranges)):
+        yield from texts
 
 
 def xlated_plain(out, image: bytes, dis: Disasm, btf, funcs, linfo, opcodes: bool, linum: bool) -> None:
     """bpftool's dump_xlated_plain()."""
     ann = _annotations(image, btf, funcs, linfo, linum, json=False)
     n = len(image) // 8
-    texts = dis.listing(image, wrapped_formats("{5: 4d}: ", "\n       {6}\n" if opcodes else "\n"), True, opcodes)
+    tail = "\n       {6}\n" if opcodes else "\n"
 
-    def wrap(i: int, t: str, a) -> str:
+    def wrap(i: int, t: str) -> str:
         text = f"{i: 4d}: {t}\n"
         if opcodes:
             hx = image[i * 8 : i * 8 + 8].hex(" ")
             if image[i * 8] == 0x18:
                 hx += " " + (image[i * 8 + 8 : i * 8 + 16].hex(" ") if i + 1 < n else "")
             text += f"       {hx}\n"
-        return a + text if a else text
+        return text
 
-    _fill_specials(texts, image, dis, ann, wrap)
-    out.write("".join(texts))
+    def render_range(start: int, stop: int) -> str:
+        # "% 4d: " pads the first thousand slot numbers; beyond, it is a space and the number
+        texts = dis.listing(image, "{5: 4d}: ", tail, True, opcodes, start, min(stop, 1000))
+        texts += dis.listing(image, " {5}: ", tail, True, opcodes, max(start, 1000), stop)
+        _fill_specials(texts, image, dis, wrap, start, stop)
+        _annotate(texts, ann, start, stop, json=False)
+        return "".join(texts)
+
+    for text in _rendered(image, dis, render_range):
+        out.write(text)
 
 
 def _hex_array(data: bytes) -> list:
@@ -359,7 +403,7 @@ def xlated_json(
     """bpftool's dump_xlated_json() as text, for an array written at writer depth ``depth``."""
     from bpft.output import RawJson, _render
 
-    ann = _annotations(image, btf, funcs, linfo, linum, json=True)
+    ann = _annotations(image, btf, funcs, linfo, linum, True, depth, pretty)
     if pretty:
         lead = "\n" + "    " * (depth + 2)
         close = "\n" + "    " * (depth + 1) + "}"
@@ -370,38 +414,43 @@ def xlated_json(
         tail = '"}'
     n = len(image) // 8
 
-    def obj(i: int, t: str, a) -> str:
-        if a is None and not opcodes:
-            return head + t + tail
-        o: dict = dict(a) if a else {}
-        o["disasm"] = RawJson('"' + t + '"')
-        if opcodes:
-            slot = image[i * 8 : i * 8 + 8]
-            imm = image[i * 8 + 4 : i * 8 + 16] if slot[0] == 0x18 and i + 1 < n else slot[4:8]
-            o["opcodes"] = {
+    def with_opcodes(i: int, t: str) -> str:
+        slot = image[i * 8 : i * 8 + 8]
+        imm = image[i * 8 + 4 : i * 8 + 16] if slot[0] == 0x18 and i + 1 < n else slot[4:8]
+        o = {
+            "disasm": RawJson('"' + t + '"'),
+            "opcodes": {
                 "code": RawJson(f'"0x{slot[0]:02x}"'),
                 "src_reg": RawJson(f'"0x{slot[1] >> 4:x}"'),
                 "dst_reg": RawJson(f'"0x{slot[1] & 0xF:x}"'),
                 "off": _hex_array(slot[2:4]),
                 "imm": _hex_array(imm),
-            }
+            },
+        }
         return _render(o, depth + 1, pretty)
 
     if opcodes:
         # every object is built in Python; the texts still come from the bulk formatter
-        texts = dis.listing(image, wrapped_formats("", ""))
-        _fill_specials(texts, image, dis, ann, lambda i, t, a: t)
-        skip = False
-        for i in range(n):
-            if skip:
-                skip = False
-                continue
-            skip = image[i * 8] == 0x18
-            texts[i] = obj(i, texts[i], ann.get(i))
+
+        def render_range(start: int, stop: int) -> str:
+            texts = dis.listing(image, start=start, stop=stop)
+            _fill_specials(texts, image, dis, lambda i, t: t, start, stop)
+            for i in range(start, stop):
+                if texts[i - start]:  # "" for the second half of an ld_imm64
+                    texts[i - start] = with_opcodes(i, texts[i - start])
+            _annotate(texts, ann, start, stop, json=True)
+            return ",".join(filter(None, texts))
+
     else:
-        texts = dis.listing(image, wrapped_formats(_braces(head), _braces(tail)))
-        _fill_specials(texts, image, dis, ann, obj)
-    body = ",".join(filter(None, texts))
+        braced_head, braced_tail = _braces(head), _braces(tail)
+
+        def render_range(start: int, stop: int) -> str:
+            texts = dis.listing(image, braced_head, braced_tail, start=start, stop=stop)
+            _fill_specials(texts, image, dis, lambda i, t: head + t + tail, start, stop)
+            _annotate(texts, ann, start, stop, json=True)
+            return ",".join(filter(None, texts))
+
+    body = ",".join(_rendered(image, dis, render_range))
     if not body:
         return "[]"
     end = ("\n" + "    " * depth + "]") if pretty else "]"
