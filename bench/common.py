@@ -8,6 +8,7 @@ whole command (fork + exec + work), taking the median.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,6 +47,38 @@ def wall(cmd: list[str], runs: int = 15, warmup: int = 2) -> float:
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def run_once(cmd: list[str]) -> tuple[float, float]:
+    """(wall, user + system CPU) seconds of one run of ``cmd`` (stdout discarded).
+
+    The CPU time counts the command's waited-for children too: work a
+    command hands to forked workers is in it, so a CPU ratio shows what
+    parallelism costs, and a wall ratio far from the CPU ratio flags a
+    disturbed run.
+    """
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    elapsed = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+
+
+def measure(cmds: dict[str, list[str]], runs: int, warmup: int = 1) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each named command, its runs interleaved with the others'
+    (round by round), so a slow spell of the machine hits every command alike."""
+    for _ in range(warmup):
+        for cmd in cmds.values():
+            run_once(cmd)
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
+    for _ in range(runs):
+        for name, cmd in cmds.items():
+            samples[name].append(run_once(cmd))
+    return {
+        name: (statistics.median(w for w, _ in got), statistics.median(c for _, c in got))
+        for name, got in samples.items()
+    }
 
 
 def load_socket_filters(count: int, pin_dir: Path, insns: bytes | None = None) -> list[Path]:

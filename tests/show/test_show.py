@@ -97,7 +97,11 @@ def test_metadata_and_long_name(show_progs):
 
 
 @pytest.mark.parity
-def test_full_listing_matches(show_progs, loaded):
+@pytest.mark.parametrize("workers", ["", "3"], ids=["own-choice", "3-workers"])
+def test_full_listing_matches(show_progs, loaded, monkeypatch, workers):
+    """The whole listing, every flag set; "3-workers" splits it over forked workers (BPFT_WORKERS)
+    however few programs there are, so the joined pieces are compared with bpftool too."""
+    monkeypatch.setenv("BPFT_WORKERS", workers)
     for obj in corpus_objects():
         if obj.name == "show_meta.o":
             continue
@@ -360,7 +364,9 @@ def test_rendering_of_fields_no_program_here_has():
         xlated_prog_len=16,
         gpl_compatible=0,
     )
-    plain = Shower._plain(info, None, "", info.tag.hex(), None, None, None, (), None, None, None)
+    shower = Shower.__new__(Shower)  # no context: no pins walked, no processes holding it
+    shower.pinned, shower.refs, shower.clock = None, {}, None
+    plain = shower._plain_text(-1, info)  # fd -1: no fdinfo, so no memlock
     assert plain == (
         "7: type 99  tag 005a3d2123620c8b  offloaded_to ifindex 4 ns_dev 1 ns_ino 2"
         " run_time_ns 5 run_cnt 2 recursion_misses 3\n"

@@ -26,6 +26,12 @@ T = TypeVar("T")
 MIN_ITEMS = 300
 
 
+def forced_workers() -> int | None:
+    """The worker count ``BPFT_WORKERS`` asks for, or None when bpft chooses."""
+    forced = os.environ.get("BPFT_WORKERS", "")
+    return int(forced) if forced.isdigit() and int(forced) > 0 else None
+
+
 def worker_count(n_items: int, min_items: int = MIN_ITEMS) -> int:
     """How many processes should render ``n_items`` items (1: no fork), when forking pays
     from ``min_items`` items on.
@@ -33,9 +39,9 @@ def worker_count(n_items: int, min_items: int = MIN_ITEMS) -> int:
     ``BPFT_WORKERS=N`` in the environment overrides the choice (``1`` never
     forks; tests set it to split even short listings).
     """
-    forced = os.environ.get("BPFT_WORKERS", "")
-    if forced.isdigit() and int(forced) > 0:
-        return max(1, min(int(forced), n_items))
+    forced = forced_workers()
+    if forced:
+        return max(1, min(forced, n_items))
     if n_items < min_items:
         return 1
     try:

@@ -96,16 +96,29 @@ def fdinfo(fd: int, pid: int | str = "self") -> dict[str, str]:
     return out
 
 
-_fdinfo_dir: tuple[int, int] | None = None  # (pid, dir fd of /proc/self/fdinfo)
+_fdinfo_dir: int | None = None  # dir fd of our /proc/self/fdinfo
+
+
+def _forget_fdinfo_dir() -> None:
+    """After a fork: the inherited dir fd names the parent's fd table, not the child's."""
+    global _fdinfo_dir
+    if _fdinfo_dir is not None:
+        try:
+            os.close(_fdinfo_dir)
+        except OSError:
+            pass
+        _fdinfo_dir = None
+
+
+os.register_at_fork(after_in_child=_forget_fdinfo_dir)
 
 
 def _fdinfo_dirfd() -> int:
-    """A cached fd on our /proc/self/fdinfo (re-opened after a fork: it names one task)."""
+    """A cached fd on our /proc/self/fdinfo."""
     global _fdinfo_dir
-    pid = os.getpid()
-    if _fdinfo_dir is None or _fdinfo_dir[0] != pid:
-        _fdinfo_dir = (pid, os.open("/proc/self/fdinfo", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
-    return _fdinfo_dir[1]
+    if _fdinfo_dir is None:
+        _fdinfo_dir = os.open("/proc/self/fdinfo", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    return _fdinfo_dir
 
 
 def fdinfo_value(fd: int, key: str) -> str | None:

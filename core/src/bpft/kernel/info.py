@@ -113,9 +113,11 @@ ProgInfoRec.__doc__ = """bpf_prog_info scalars, read-only: ``name`` is NUL-strip
 _PROG_INFO = struct.Struct("<II8sIIQQQIIQ16sIIQQIIQQIIQIIQQIIIIQQQQIII4x")
 assert _PROG_INFO.size == ctypes.sizeof(ProgInfo)
 _prog_info_buf = ProgInfo()
+_new_tuple = tuple.__new__
 _prog_info_len = ctypes.sizeof(ProgInfo)
 _prog_info_bytes = memoryview(_prog_info_buf).cast("B")  # zeroed by slice assignment: no ctypes call
 _PROG_INFO_ZERO = bytes(_prog_info_len)
+_read_prog_info = sc.info_reader(_prog_info_buf)
 
 
 def prog_info(fd: int) -> ProgInfoRec:
@@ -123,13 +125,12 @@ def prog_info(fd: int) -> ProgInfoRec:
 
     This is the hot path of ``prog show``: one reused buffer, one unpack.
     """
-    buf = _prog_info_buf
     _prog_info_bytes[:] = _PROG_INFO_ZERO
-    sc.obj_get_info_by_fd(fd, buf)
-    fields = list(_PROG_INFO.unpack_from(buf))
+    _read_prog_info(fd)
+    fields = list(_PROG_INFO.unpack_from(_prog_info_buf))
     fields[11] = fields[11].split(b"\0", 1)[0]  # name
     fields[13] &= 1  # gpl_compatible:1
-    return ProgInfoRec._make(fields)
+    return _new_tuple(ProgInfoRec, fields)  # ProgInfoRec._make without its checks
 
 
 def map_info(fd: int) -> MapInfo:

@@ -94,6 +94,22 @@ _syscall = _load_libc()
 _nr = _NR_BPF.get(os.uname().machine, 321)
 
 
+def _load_hot_syscall():
+    """syscall(2) without argtypes, for the per-object commands of long listings.
+
+    Converting arguments through ``argtypes`` doubles the cost of a call
+    (~1.2 µs against ~0.6 µs here). Callers pass the number, command and
+    size as Python ints (libffi widens them to the registers' width) and the
+    attr as a prebuilt ``c_void_p``.
+    """
+    fn = ctypes.CDLL(None, use_errno=True).syscall  # its own function object: _syscall keeps its argtypes
+    fn.restype = ctypes.c_long
+    return fn
+
+
+_hot_syscall = _load_hot_syscall()
+
+
 def bpf(cmd: int, attr: ctypes.Structure) -> int:
     """Issue ``bpf(cmd, &attr, sizeof(attr))``; return the result or raise BpfError."""
     ret = _syscall(_nr, cmd, ctypes.addressof(attr), ctypes.sizeof(attr))
@@ -256,7 +272,7 @@ class _FdAttr(ctypes.Structure):
 
 
 _id_attr = _IdAttr()
-_id_attr_addr = ctypes.addressof(_id_attr)
+_id_attr_ptr = ctypes.c_void_p(ctypes.addressof(_id_attr))
 _id_attr_size = ctypes.sizeof(_id_attr)
 
 
@@ -266,7 +282,7 @@ def _by_id(cmd: int, obj_id: int) -> int:
     a.id = obj_id
     a.next_id = 0
     a.open_flags = 0
-    ret = _syscall(_nr, cmd, _id_attr_addr, _id_attr_size)
+    ret = _hot_syscall(_nr, cmd, _id_attr_ptr, _id_attr_size)
     if ret < 0:
         raise BpfError(ctypes.get_errno(), cmd)
     return ret
@@ -316,7 +332,7 @@ def link_get_fd_by_id(obj_id: int) -> int:
 
 
 _info_attr = _InfoAttr()
-_info_attr_addr = ctypes.addressof(_info_attr)
+_info_attr_ptr = ctypes.c_void_p(ctypes.addressof(_info_attr))
 
 
 def obj_get_info_by_fd(fd: int, info: ctypes.Structure) -> int:
@@ -330,10 +346,29 @@ def obj_get_info_by_fd(fd: int, info: ctypes.Structure) -> int:
     a.bpf_fd = fd
     a.info_len = ctypes.sizeof(info)
     a.info = ctypes.addressof(info)
-    ret = _syscall(_nr, OBJ_GET_INFO_BY_FD, _info_attr_addr, 16)
+    ret = _hot_syscall(_nr, OBJ_GET_INFO_BY_FD, _info_attr_ptr, 16)
     if ret < 0:
         raise BpfError(ctypes.get_errno(), OBJ_GET_INFO_BY_FD)
     return a.info_len
+
+
+def info_reader(info: ctypes.Structure):
+    """A function ``read(fd)`` that fills ``info`` (zeroed by the caller) for program or map ``fd``.
+
+    For long listings: the attr naming ``info`` is built once, so a call sets
+    only the fd. (A kernel with a shorter struct writes its length back into
+    the attr; later calls then ask for that length, which is all it has.)
+    """
+    attr = _InfoAttr(0, ctypes.sizeof(info), ctypes.addressof(info))
+    ptr = ctypes.c_void_p(ctypes.addressof(attr))
+    keep = (info, attr)  # the closure holds what the addresses point at
+
+    def read(fd: int, _keep=keep) -> None:
+        attr.bpf_fd = fd
+        if _hot_syscall(_nr, OBJ_GET_INFO_BY_FD, ptr, 16) < 0:
+            raise BpfError(ctypes.get_errno(), OBJ_GET_INFO_BY_FD)
+
+    return read
 
 
 def obj_pin(fd: int, path: str) -> None:

@@ -21,7 +21,7 @@ from bpft.grammar import Args
 from bpft.kernel import fs, uapi
 from bpft.kernel import info as kinfo
 from bpft.output import RawJson, Record, json_quote, render_json
-from bpft.parallel import MIN_ITEMS, render_items, render_partitions, worker_count
+from bpft.parallel import MIN_ITEMS, forced_workers, render_partitions, worker_count
 from bpft.progs import full_name, id_partitions, iter_prog_fds, pinned_paths
 
 from .metadata import prog_metadata
@@ -40,6 +40,10 @@ class _Clock:
         return (self.rs - self.bs) + (self.rn - self.bn + nsecs) // 1_000_000_000
 
     _texts: dict[int, str] = {}
+
+    def plain_at(self, nsecs: int) -> str:
+        """:meth:`plain` of boot-relative ``nsecs``."""
+        return self.plain((self.rs - self.bs) + (self.rn - self.bn + nsecs) // 1_000_000_000)
 
     @classmethod
     def plain(cls, secs: int) -> str:
@@ -87,6 +91,13 @@ class Shower:
             self.mode = "json" if ctx.options.pretty else "compact"
         else:
             self.mode = "plain" if ctx.emitter.can_prerender else "table"
+        # the text of one program for pre-rendering emitters, by the shortest path for the mode
+        if self.mode == "plain":
+            self.text = self._plain_text
+        elif self.mode == "compact":
+            self.text = self._compact_text
+        else:
+            self.text = lambda fd, info: ctx.emitter.render(self._record(fd, info))
 
     def record(self, fd: int) -> Record:
         try:
@@ -95,37 +106,58 @@ class Shower:
             raise BpftError(f"can't get prog info: {e.strerror}") from None
         return self._record(fd, info)
 
-    def render_fd(self, id_fd: tuple[int, int]) -> str | None:
-        """The emitter's text for one program, ``(id, fd)``; closes the fd. None if it was unloaded meanwhile."""
-        fd = id_fd[1]
+    def render_range(self, start: int, stop: int) -> tuple[list[str], str | None, int]:
+        """The emitter's texts of the programs with ``start < id <= stop`` (a renderer for
+        :func:`bpft.parallel.render_partitions`); programs unloaded meanwhile are skipped.
+
+        This is the loop of a listing: per program it makes the kernel calls
+        bpftool makes and as little Python as the texts allow (no record, one
+        call for the text).
+        """
+        text = self.text
+        texts: list[str] = []
         try:
-            try:
-                info = kinfo.prog_info(fd)
-            except OSError as e:
-                if e.errno == 2:  # unloaded between GET_FD_BY_ID and GET_INFO
-                    return None
-                raise BpftError(f"can't get prog info: {e.strerror}") from None
-            return self.ctx.emitter.render(self._record(fd, info))
-        finally:
-            os.close(fd)
+            for _prog_id, fd in iter_prog_fds(start, stop):
+                try:
+                    try:
+                        info = kinfo.prog_info(fd)
+                    except OSError as e:
+                        if e.errno == 2:  # unloaded between GET_FD_BY_ID and GET_INFO
+                            continue
+                        raise BpftError(f"can't get prog info: {e.strerror}") from None
+                    texts.append(text(fd, info))
+                finally:
+                    os.close(fd)
+        except BpftError as e:
+            return texts, e.message, e.exit_code
+        return texts, None, 0
+
+    def _values(self, fd: int, info: kinfo.ProgInfoRec) -> tuple:
+        """What the JSON object and the table row are made of, for :meth:`_json` and :meth:`_record`."""
+        map_ids = kinfo.prog_map_ids(fd, info.nr_map_ids) if info.nr_map_ids else ()
+        return (
+            info,
+            uapi.prog_type_name(info.type),
+            full_name(fd, info) if info.name else "",
+            info.tag.hex(),
+            _Dev.name(info.ifindex, info.netns_dev, info.netns_ino) if info.ifindex else None,
+            self.clock.wallclock(info.load_time) if info.load_time else None,
+            fs.fdinfo_value(fd, "memlock"),
+            map_ids,
+            self.pinned.get(info.id, ()) if self.pinned else None,
+            self.refs.get(info.id),
+            prog_metadata(fd, map_ids) if map_ids else None,
+        )
 
     def _record(self, fd: int, info: kinfo.ProgInfoRec) -> Record:
-        tname = uapi.prog_type_name(info.type)
-        name = full_name(fd, info) if info.name else ""
-        tag = info.tag.hex()
-        secs = self.clock.wallclock(info.load_time) if info.load_time else None
-        memlock = fs.fdinfo_value(fd, "memlock")
-        map_ids = kinfo.prog_map_ids(fd, info.nr_map_ids) if info.nr_map_ids else ()
-        pins = self.pinned.get(info.id, ()) if self.pinned else None
-        refs = self.refs.get(info.id)
-        meta = prog_metadata(fd, map_ids) if map_ids else None
-        devname = _Dev.name(info.ifindex, info.netns_dev, info.netns_ino) if info.ifindex else None
-        if self.mode == "compact":
-            return Record(self._json_compact(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta))
-        if self.mode == "json":
-            return Record(self._json(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta))
         if self.mode == "plain":
-            return Record(None, self._plain(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta))
+            return Record(None, self._plain_text(fd, info))
+        if self.mode == "compact":
+            return Record(RawJson(self._compact_text(fd, info)))
+        values = self._values(fd, info)
+        if self.mode == "json":
+            return Record(self._json(*values))
+        _, tname, name, tag, _, secs, memlock, map_ids, _, refs, _ = values
         return Record(
             None,
             "",
@@ -144,6 +176,96 @@ class Shower:
                 "pids": ", ".join(f"{comm}({pid})" for pid, comm in refs or ()),
             },
         )
+
+    def _plain_text(self, fd: int, info: kinfo.ProgInfoRec) -> str:
+        """bpftool's plain text of one program (show_prog_plain()).
+
+        The hot path of a plain listing: the values are gathered where they
+        are printed, and the text is one string grown in place.
+        """
+        tname = uapi.prog_type_name(info.type)
+        out = f"{info.id}: {tname}  " if tname is not None else f"{info.id}: type {info.type}  "
+        if info.name:
+            out += f"name {full_name(fd, info)}  "
+        out += "tag " + info.tag.hex()
+        if info.ifindex:
+            devname = _Dev.name(info.ifindex, info.netns_dev, info.netns_ino)
+            out += "  offloaded_to " + (
+                devname or f"ifindex {info.ifindex} ns_dev {info.netns_dev} ns_ino {info.netns_ino}"
+            )
+        if info.gpl_compatible:
+            out += "  gpl"
+        if info.run_time_ns:
+            out += f" run_time_ns {info.run_time_ns} run_cnt {info.run_cnt}"
+        if info.recursion_misses:
+            out += f" recursion_misses {info.recursion_misses}"
+        if info.load_time:
+            out += f"\n\tloaded_at {self.clock.plain_at(info.load_time)}  uid {info.created_by_uid}"
+        out += f"\n\txlated {info.xlated_prog_len}B"
+        out += f"  jited {info.jited_prog_len}B" if info.jited_prog_len else "  not jited"
+        memlock = fs.fdinfo_value(fd, "memlock")
+        if memlock is not None:
+            out += f"  memlock {memlock}B"
+        map_ids = None
+        if info.nr_map_ids:
+            map_ids = kinfo.prog_map_ids(fd, info.nr_map_ids)
+            if map_ids:
+                out += "  map_ids " + ",".join(map(str, map_ids))
+        if self.pinned:
+            for p in self.pinned.get(info.id, ()):
+                out += f"\n\tpinned {p}"
+        if info.btf_id:
+            out += f"\n\tbtf_id {info.btf_id}"
+        refs = self.refs.get(info.id)
+        if refs:
+            out += "\n\tpids " + ", ".join(f"{comm}({pid})" for pid, comm in refs)
+        out += "\n"
+        if map_ids:
+            meta = prog_metadata(fd, map_ids)
+            if meta:
+                out += "\tmetadata:" + "".join(f"\n\t\t{key} = {text}" for key, _, text in meta) + "\n"
+        return out
+
+    def _compact_text(self, fd: int, info: kinfo.ProgInfoRec) -> str:
+        """bpftool's compact JSON object of one program, as text (the hot path of ``-j``).
+
+        The common fields are written directly; a program with any of the
+        rarer ones (run stats, offload, pins, pids, metadata) goes through
+        :meth:`_json` and the general renderer, which places them.
+        """
+        if (
+            info.run_time_ns
+            or info.recursion_misses
+            or info.ifindex
+            or (self.pinned and info.id in self.pinned)
+            or self.refs.get(info.id)
+        ):
+            return render_json(self._json(*self._values(fd, info)))
+        map_ids = kinfo.prog_map_ids(fd, info.nr_map_ids) if info.nr_map_ids else ()
+        if map_ids and prog_metadata(fd, map_ids):
+            return render_json(self._json(*self._values(fd, info)))
+        tname = uapi.prog_type_name(info.type)
+        out = f'{{"id":{info.id},"type":' + (f'"{tname}"' if tname is not None else str(info.type))
+        if info.name:
+            out += ',"name":' + json_quote(full_name(fd, info))
+        out += f',"tag":"{info.tag.hex()}","gpl_compatible":' + ("true" if info.gpl_compatible else "false")
+        if info.load_time:
+            out += f',"loaded_at":{self.clock.wallclock(info.load_time)},"uid":{info.created_by_uid}'
+        out += f',"bytes_xlated":{info.xlated_prog_len}'
+        if info.jited_prog_len:
+            out += f',"jited":true,"bytes_jited":{info.jited_prog_len}'
+        else:
+            out += ',"jited":false'
+        memlock = fs.fdinfo_value(fd, "memlock")
+        if memlock is not None:
+            out += f',"bytes_memlock":{_atoll(memlock)}'
+        if map_ids:
+            out += ',"map_ids":[' + ",".join(map(str, map_ids)) + "]"
+        if info.btf_id:
+            out += f',"btf_id":{info.btf_id}'
+        if self.pinned:  # bpftool names "pinned" only when something is pinned at all
+            out += ',"pinned":[]'
+        return out + "}"
 
     @staticmethod
     def _json(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta) -> dict:
@@ -185,75 +307,6 @@ class Shower:
             j["metadata"] = {k: v for k, v, _ in meta}
         return j
 
-    @classmethod
-    def _json_compact(cls, info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta) -> RawJson:
-        """The same object as :meth:`_json`, as compact JSON text (the common ``-j`` case, built directly)."""
-        out = [f'{{"id":{info.id},"type":', f'"{tname}"' if tname is not None else str(info.type)]
-        if name:
-            out.append(',"name":' + json_quote(name))
-        out.append(f',"tag":"{tag}","gpl_compatible":' + ("true" if info.gpl_compatible else "false"))
-        if info.run_time_ns or info.recursion_misses or info.ifindex or pins or refs or meta:
-            # the rarer fields: let the general renderer place them
-            j = cls._json(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta)
-            return RawJson(render_json(j))
-        if secs is not None:
-            out.append(f',"loaded_at":{secs},"uid":{info.created_by_uid}')
-        out.append(f',"bytes_xlated":{info.xlated_prog_len}')
-        if info.jited_prog_len:
-            out.append(f',"jited":true,"bytes_jited":{info.jited_prog_len}')
-        else:
-            out.append(',"jited":false')
-        if memlock is not None:
-            out.append(f',"bytes_memlock":{_atoll(memlock)}')
-        if map_ids:
-            out.append(',"map_ids":[' + ",".join(map(str, map_ids)) + "]")
-        if info.btf_id:
-            out.append(f',"btf_id":{info.btf_id}')
-        if pins is not None:
-            out.append(',"pinned":[]')
-        out.append("}")
-        return RawJson("".join(out))
-
-    @staticmethod
-    def _plain(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta) -> str:
-        out = [f"{info.id}: ", f"{tname}  " if tname is not None else f"type {info.type}  "]
-        if name:
-            out.append(f"name {name}  ")
-        out.append(f"tag {tag}")
-        if info.ifindex:
-            out.append(
-                "  offloaded_to "
-                + (devname or f"ifindex {info.ifindex} ns_dev {info.netns_dev} ns_ino {info.netns_ino}")
-            )
-        if info.gpl_compatible:
-            out.append("  gpl")
-        if info.run_time_ns:
-            out.append(f" run_time_ns {info.run_time_ns} run_cnt {info.run_cnt}")
-        if info.recursion_misses:
-            out.append(f" recursion_misses {info.recursion_misses}")
-        out.append("\n")
-        if secs is not None:
-            out.append(f"\tloaded_at {_Clock.plain(secs)}  uid {info.created_by_uid}\n")
-        out.append(f"\txlated {info.xlated_prog_len}B")
-        out.append(f"  jited {info.jited_prog_len}B" if info.jited_prog_len else "  not jited")
-        if memlock is not None:
-            out.append(f"  memlock {memlock}B")
-        if map_ids:
-            out.append("  map_ids " + ",".join(map(str, map_ids)))
-        for p in pins or ():
-            out.append(f"\n\tpinned {p}")
-        if info.btf_id:
-            out.append(f"\n\tbtf_id {info.btf_id}")
-        if refs:
-            out.append("\n\tpids " + ", ".join(f"{comm}({pid})" for pid, comm in refs))
-        out.append("\n")
-        if meta:
-            out.append("\tmetadata:")
-            for key, _, text in meta:
-                out.append(f"\n\t\t{key} = {text}")
-            out.append("\n")
-        return "".join(out)
-
 
 def _atoll(text: str) -> int:
     """C's atoll(): the leading integer of ``text``, 0 if none."""
@@ -283,10 +336,11 @@ def run(ctx: Context, args: Args) -> int:
     if em.can_prerender:
         # Long listings: the id space is split into ranges of equal width; the
         # parent renders the first, forked workers the others (bpft.parallel).
-        ranges = id_partitions(worker_count(2 * MIN_ITEMS), 2 * MIN_ITEMS)
+        # (BPFT_WORKERS splits even a narrow id span, so tests can exercise the workers)
+        ranges = id_partitions(worker_count(2 * MIN_ITEMS), 0 if forced_workers() else 2 * MIN_ITEMS)
 
         def part(start: int, stop: int):
-            return lambda: render_items(shower.render_fd, iter_prog_fds(start, stop))
+            return lambda: shower.render_range(start, stop)
 
         for texts in render_partitions([part(*r) for r in ranges]):
             em.emit_rendered(texts)
