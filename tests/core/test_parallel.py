@@ -41,3 +41,40 @@ def test_fdinfo_in_a_forked_child_reads_the_childs_fds():
     finally:
         os.close(r)
         os.close(w)
+
+
+def _part(i: int, fail_at: int = -1):
+    def render():
+        import time
+
+        time.sleep(0.003)  # long enough that every process gets parts
+        if i == fail_at:
+            return [f"{i}:partial"], f"part {i} failed", 7
+        return [f"{i}:{os.getpid()}", f"{i}:end"], None, 0
+
+    return render
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 4])
+def test_parts_from_the_queue_come_back_in_order(workers):
+    from bpft.parallel import render_partitions
+
+    texts = [t for chunk in render_partitions([_part(i) for i in range(23)], workers) for t in chunk]
+    assert [t.split(":")[0] for t in texts] == [str(i) for i in range(23) for _ in range(2)]
+    pids = {t.split(":")[1] for t in texts if not t.endswith(":end")}
+    assert len(pids) == workers  # every process took parts
+    assert str(os.getpid()) in pids
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_failing_part_ends_the_output_there(workers):
+    from bpft.errors import BpftError
+    from bpft.parallel import render_partitions
+
+    got = []
+    with pytest.raises(BpftError) as err:
+        for chunk in render_partitions([_part(i, fail_at=9) for i in range(20)], workers):
+            got.extend(chunk)
+    assert err.value.message == "part 9 failed" and err.value.exit_code == 7
+    assert [t.split(":")[0] for t in got] == [str(i) for i in range(9) for _ in range(2)] + ["9"]
+    assert got[-1] == "9:partial"

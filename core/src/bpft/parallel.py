@@ -2,10 +2,16 @@
 
 Listing thousands of programs costs a few kernel calls and some Python per
 program; Python's share dominates, and one interpreter uses one core. For
-long listings, :func:`render_chunks` forks workers that each render a
-contiguous slice of the items to text (the parent renders the first slice
-itself) and hands the texts back over a pipe; the caller writes them in
-order, so the output is byte-identical to a sequential run.
+long listings the work is cut into parts (contiguous slices of the items, or
+of the id space), more parts than processes, and :func:`render_partitions`
+forks workers that, like the parent, take the next part from a shared queue
+as soon as they finish one: a process that runs slower (a forked child pays
+copy-on-write faults; a busy machine takes CPU from one process more than
+another) simply renders fewer parts. The queue is a pipe holding the parts'
+numbers, two bytes each; a read of two bytes from a pipe is atomic, so every
+part is taken exactly once. Workers send their texts back over a pipe, and
+the caller gets them in part order, so the output is byte-identical to a
+sequential run.
 
 Workers inherit everything the parent computed before the fork (pin tables,
 pid tables, clocks). They never write to stdout/stderr and leave with
@@ -24,6 +30,11 @@ T = TypeVar("T")
 
 #: below this many items, forking costs more than it saves
 MIN_ITEMS = 300
+
+#: parts per process: enough for the queue to even out unequal speeds
+PARTS_PER_WORKER = 4
+
+Rendered = tuple[list[str], "str | None", int]  # texts, error message or None, exit code
 
 
 def forced_workers() -> int | None:
@@ -61,7 +72,7 @@ def _split(items: Sequence[T], n: int) -> list[Sequence[T]]:
     return out
 
 
-def render_items(render: Callable[[T], str | None], items: Iterable[T]) -> tuple[list[str], str | None, int]:
+def render_items(render: Callable[[T], str | None], items: Iterable[T]) -> Rendered:
     texts: list[str] = []
     try:
         for item in items:
@@ -79,42 +90,53 @@ def render_chunks(items: Sequence[T], render: Callable[[T], str | None], workers
     A BpftError raised by ``render`` ends the listing: the texts rendered
     before it are yielded, then the error is raised in the parent.
     """
-    slices = _split(items, max(1, workers))
-    yield from render_partitions([lambda part=part: render_items(render, part) for part in slices])
+    workers = max(1, workers)
+    parts = _split(items, min(len(items), workers * PARTS_PER_WORKER) if workers > 1 else 1)
+    yield from render_partitions([lambda part=part: render_items(render, part) for part in parts], workers)
 
 
-def render_partitions(parts: Sequence[Callable[[], tuple[list[str], str | None, int]]]) -> Iterator[list[str]]:
-    """Run each partition's renderer (the first here, the others in forked workers); yield texts in order.
+def render_partitions(parts: Sequence[Callable[[], Rendered]], workers: int | None = None) -> Iterator[list[str]]:
+    """Run the parts' renderers over ``workers`` processes (the parent and forked children, one
+    per part by default), each taking the next part from a shared queue; yield texts in part order.
 
     A renderer returns ``(texts, error message or None, exit code)``; after an
-    error the listing stops and the error is raised here.
+    error the listing stops (the texts of the parts before it, and its own,
+    are yielded) and the error is raised here.
     """
+    workers = len(parts) if workers is None else max(1, min(workers, len(parts)))
+    if workers <= 1:
+        for part in parts:
+            texts, err, code = part()
+            yield texts
+            if err is not None:
+                raise BpftError(err, code)
+        return
+    import pickle
+
+    queue_r, queue_w = os.pipe()
     children: list[tuple[int, int]] = []
     try:
-        if len(parts) > 1:
-            import pickle
-
-            for part in parts[1:]:
-                r, w = os.pipe()
-                pid = os.fork()
-                if pid == 0:  # worker
-                    status = 0
-                    try:
-                        os.close(r)
-                        data = pickle.dumps(part(), protocol=pickle.HIGHEST_PROTOCOL)
-                        view = memoryview(data)
-                        while view:
-                            view = view[os.write(w, view) :]
-                    except BaseException:
-                        status = 1
-                    finally:
-                        os._exit(status)
-                os.close(w)
-                children.append((pid, r))
-        texts, err, code = parts[0]()
-        yield texts
-        if err is not None:
-            raise BpftError(err, code)
+        os.write(queue_w, b"".join(i.to_bytes(2, "little") for i in range(len(parts))))  # ≤ 32k parts fit
+        os.close(queue_w)
+        queue_w = -1
+        for _ in range(workers - 1):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # worker
+                status = 0
+                try:
+                    os.close(r)
+                    data = pickle.dumps(_take_parts(parts, queue_r), protocol=pickle.HIGHEST_PROTOCOL)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(w, view) :]
+                except BaseException:
+                    status = 1
+                finally:
+                    os._exit(status)
+            os.close(w)
+            children.append((pid, r))
+        done = _take_parts(parts, queue_r)
         while children:
             pid, r = children.pop(0)
             chunks = []
@@ -127,11 +149,16 @@ def render_partitions(parts: Sequence[Callable[[], tuple[list[str], str | None, 
             _, status = os.waitpid(pid, 0)
             if status != 0 or not chunks:
                 raise BpftError("a worker process failed while rendering")
-            texts, err, code = pickle.loads(b"".join(chunks))
+            done.update(pickle.loads(b"".join(chunks)))
+        for i in range(len(parts)):
+            texts, err, code = done[i]
             yield texts
             if err is not None:
                 raise BpftError(err, code)
     finally:
+        for fd in (queue_r, queue_w):
+            if fd >= 0:
+                os.close(fd)
         for pid, r in children:
             try:
                 os.close(r)
@@ -142,3 +169,17 @@ def render_partitions(parts: Sequence[Callable[[], tuple[list[str], str | None, 
                 os.waitpid(pid, 0)
             except OSError:
                 pass
+
+
+def _take_parts(parts: Sequence[Callable[[], Rendered]], queue: int) -> dict[int, Rendered]:
+    """Render parts taken from the queue until it is empty (or a part fails: the others are
+    left to the processes still taking). Returns what was rendered, by part number."""
+    done: dict[int, Rendered] = {}
+    while True:
+        token = os.read(queue, 2)
+        if len(token) < 2:
+            return done
+        i = int.from_bytes(token, "little")
+        done[i] = parts[i]()
+        if done[i][1] is not None:
+            return done

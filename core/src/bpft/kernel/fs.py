@@ -96,35 +96,36 @@ def fdinfo(fd: int, pid: int | str = "self") -> dict[str, str]:
     return out
 
 
-_fdinfo_dir: int | None = None  # dir fd of our /proc/self/fdinfo
+_fdinfo_dir = -1  # a dir fd on our /proc/self/fdinfo, opened on first use
 
 
 def _forget_fdinfo_dir() -> None:
     """After a fork: the inherited dir fd names the parent's fd table, not the child's."""
     global _fdinfo_dir
-    if _fdinfo_dir is not None:
+    if _fdinfo_dir >= 0:
         try:
             os.close(_fdinfo_dir)
         except OSError:
             pass
-        _fdinfo_dir = None
+        _fdinfo_dir = -1
 
 
 os.register_at_fork(after_in_child=_forget_fdinfo_dir)
 
-
-def _fdinfo_dirfd() -> int:
-    """A cached fd on our /proc/self/fdinfo."""
-    global _fdinfo_dir
-    if _fdinfo_dir is None:
-        _fdinfo_dir = os.open("/proc/self/fdinfo", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    return _fdinfo_dir
+_NEEDLES: dict[str, tuple[bytes, bytes]] = {}  # key -> (key at the start, key after a newline)
 
 
 def fdinfo_value(fd: int, key: str) -> str | None:
-    """bpftool's get_fdinfo(): the value (after the tab) of the first line starting with ``key``."""
+    """bpftool's get_fdinfo(): the value (after the tab) of the first line starting with ``key``.
+
+    Called once per program by ``prog show``: the directory fd and the
+    encoded key are kept between calls.
+    """
+    global _fdinfo_dir
     try:
-        f = os.open(str(fd), os.O_RDONLY, dir_fd=_fdinfo_dirfd())
+        if _fdinfo_dir < 0:
+            _fdinfo_dir = os.open("/proc/self/fdinfo", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        f = os.open(str(fd), os.O_RDONLY, dir_fd=_fdinfo_dir)
     except OSError:
         return None
     try:
@@ -133,11 +134,14 @@ def fdinfo_value(fd: int, key: str) -> str | None:
         return None
     finally:
         os.close(f)
-    k = key.encode()
-    if data.startswith(k):
+    needles = _NEEDLES.get(key)
+    if needles is None:
+        k = key.encode()
+        needles = _NEEDLES[key] = (k, b"\n" + k)
+    if data.startswith(needles[0]):
         pos = 0
     else:
-        pos = data.find(b"\n" + k) + 1
+        pos = data.find(needles[1]) + 1
         if not pos:
             return None
     end = data.find(b"\n", pos)

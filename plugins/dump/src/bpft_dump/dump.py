@@ -19,7 +19,7 @@ from bpft.grammar import Args, is_prefix
 from bpft.kernel import info as kinfo
 from bpft.kernel import uapi
 from bpft.output import json_quote
-from bpft.parallel import render_chunks, worker_count
+from bpft.parallel import PARTS_PER_WORKER, render_partitions, worker_count
 
 from .disasm import Disasm
 from .linfo import ProgLinfo, linfo_json, linfo_plain
@@ -335,17 +335,16 @@ def _annotate(texts: list[str], ann: dict[int, str], start: int, stop: int, json
 SLOTS_PER_WORKER = 20_000
 
 
-def _ranges(image: bytes) -> list[tuple[int, int]]:
-    """The image's slots cut into one contiguous range per worker, never between the halves of an ld_imm64.
+def _ranges(image: bytes, count: int) -> list[tuple[int, int]]:
+    """The image's slots cut into ``count`` contiguous ranges, never between the halves of an ld_imm64.
 
     A loaded program's second half of an ld_imm64 has opcode 0, so a cut
     after a slot of opcode 0x18 would split one: such a cut moves on a slot.
     """
     n = len(image) // 8
-    workers = worker_count(n, SLOTS_PER_WORKER)
     cuts = [0]
-    for k in range(1, workers):
-        cut = max(n * k // workers, cuts[-1])
+    for k in range(1, count):
+        cut = max(n * k // count, cuts[-1])
         while 0 < cut < n and image[(cut - 1) * 8] == 0x18:
             cut += 1
         cuts.append(cut)
@@ -354,13 +353,18 @@ def _ranges(image: bytes) -> list[tuple[int, int]]:
 
 
 def _rendered(image: bytes, dis: Disasm, render_range) -> Iterator[str]:
-    """``render_range(start, stop)`` over the image's ranges, in forked workers when it is long; texts in order."""
-    ranges = _ranges(image)
-    if len(ranges) == 1:
-        yield render_range(*ranges[0])
+    """``render_range(start, stop)`` over the image's slots, in forked workers when it is long; texts in order."""
+    workers = worker_count(len(image) // 8, SLOTS_PER_WORKER)
+    if workers == 1:
+        yield render_range(0, len(image) // 8)
         return
     dis.load_ksyms_for(image)  # once, before the fork, not once per worker
-    for texts in render_chunks(ranges, lambda r: render_range(*r), len(ranges)):
+
+    def part(start: int, stop: int):
+        return lambda: ([render_range(start, stop)], None, 0)
+
+    ranges = _ranges(image, workers * PARTS_PER_WORKER)
+    for texts in render_partitions([part(*r) for r in ranges], workers):
         yield from texts
 
 

@@ -21,7 +21,7 @@ from bpft.grammar import Args
 from bpft.kernel import fs, uapi
 from bpft.kernel import info as kinfo
 from bpft.output import RawJson, Record, json_quote, render_json
-from bpft.parallel import MIN_ITEMS, forced_workers, render_partitions, worker_count
+from bpft.parallel import MIN_ITEMS, PARTS_PER_WORKER, forced_workers, render_partitions, worker_count
 from bpft.progs import full_name, id_partitions, iter_prog_fds, pinned_paths
 
 from .metadata import prog_metadata
@@ -33,17 +33,21 @@ class _Clock:
     def __init__(self) -> None:
         real = time.clock_gettime_ns(time.CLOCK_REALTIME)
         boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        self.rs, self.rn = divmod(real, 1_000_000_000)
-        self.bs, self.bn = divmod(boot, 1_000_000_000)
+        rs, rn = divmod(real, 1_000_000_000)
+        bs, bn = divmod(boot, 1_000_000_000)
+        # bpftool's seconds: (rs - bs) + (rn - bn + nsecs) / 1e9, rounded down, in one division
+        self.base_ns = (rs - bs) * 1_000_000_000 + rn - bn
 
     def wallclock(self, nsecs: int) -> int:
-        return (self.rs - self.bs) + (self.rn - self.bn + nsecs) // 1_000_000_000
+        return (self.base_ns + nsecs) // 1_000_000_000
 
     _texts: dict[int, str] = {}
 
     def plain_at(self, nsecs: int) -> str:
         """:meth:`plain` of boot-relative ``nsecs``."""
-        return self.plain((self.rs - self.bs) + (self.rn - self.bn + nsecs) // 1_000_000_000)
+        secs = (self.base_ns + nsecs) // 1_000_000_000
+        text = self._texts.get(secs)
+        return text if text is not None else self.plain(secs)
 
     @classmethod
     def plain(cls, secs: int) -> str:
@@ -334,15 +338,16 @@ def run(ctx: Context, args: Args) -> int:
     em = ctx.emitter
     em.begin_list()
     if em.can_prerender:
-        # Long listings: the id space is split into ranges of equal width; the
-        # parent renders the first, forked workers the others (bpft.parallel).
-        # (BPFT_WORKERS splits even a narrow id span, so tests can exercise the workers)
-        ranges = id_partitions(worker_count(2 * MIN_ITEMS), 0 if forced_workers() else 2 * MIN_ITEMS)
+        # Long listings: the id space is split into ranges of equal width that the
+        # parent and forked workers take in turn (bpft.parallel). BPFT_WORKERS splits
+        # even a narrow id span, so tests can exercise the workers.
+        workers = worker_count(2 * MIN_ITEMS)
+        ranges = id_partitions(workers * PARTS_PER_WORKER, 0 if forced_workers() else 2 * MIN_ITEMS)
 
         def part(start: int, stop: int):
             return lambda: shower.render_range(start, stop)
 
-        for texts in render_partitions([part(*r) for r in ranges]):
+        for texts in render_partitions([part(*r) for r in ranges], workers):
             em.emit_rendered(texts)
     else:
         for _prog_id, fd in iter_prog_fds():
