@@ -36,6 +36,10 @@ PARTS_PER_WORKER = 4
 
 Rendered = tuple[list[str], "str | None", int]  # texts, error message or None, exit code
 
+#: the queue's part numbers are written before any worker reads: they must fit in a pipe
+#: (64 KiB by default, two bytes a part)
+_MAX_PARTS = 16384
+
 
 def forced_workers() -> int | None:
     """The worker count ``BPFT_WORKERS`` asks for, or None when bpft chooses."""
@@ -111,12 +115,14 @@ def render_partitions(parts: Sequence[Callable[[], Rendered]], workers: int | No
             if err is not None:
                 raise BpftError(err, code)
         return
+    if len(parts) > _MAX_PARTS:
+        raise ValueError(f"{len(parts)} parts: the queue holds {_MAX_PARTS}")
     import pickle
 
     queue_r, queue_w = os.pipe()
     children: list[tuple[int, int]] = []
     try:
-        os.write(queue_w, b"".join(i.to_bytes(2, "little") for i in range(len(parts))))  # ≤ 32k parts fit
+        os.write(queue_w, b"".join(i.to_bytes(2, "little") for i in range(len(parts))))
         os.close(queue_w)
         queue_w = -1
         for _ in range(workers - 1):
