@@ -78,3 +78,24 @@ def test_a_failing_part_ends_the_output_there(workers):
     assert err.value.message == "part 9 failed" and err.value.exit_code == 7
     assert [t.split(":")[0] for t in got] == [str(i) for i in range(9) for _ in range(2)] + ["9"]
     assert got[-1] == "9:partial"
+
+
+def test_fdinfo_reads_whatever_holds_the_number_now():
+    """fdinfo_value keeps /proc/self/fdinfo/N open and re-reads it: procfs prints the file that
+    holds N at the time of the read, so the value follows the number (as a fresh open would)."""
+    from bpft.kernel import fs
+
+    r, w = os.pipe()
+    try:
+        assert fs.fdinfo_value(r, "flags").endswith("0")  # the read end: O_RDONLY
+        assert r in fs._fdinfo_files  # kept for the next file at this number
+        os.dup2(w, r)  # the write end now holds the number
+        assert fs.fdinfo_value(r, "flags").endswith("1")  # O_WRONLY
+        os.close(r)
+        assert fs.fdinfo_value(r, "flags") is None  # nothing holds it
+    finally:
+        for fd in (r, w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

@@ -32,7 +32,7 @@ T = TypeVar("T")
 MIN_ITEMS = 300
 
 #: parts per process: enough for the queue to even out unequal speeds
-PARTS_PER_WORKER = 4
+PARTS_PER_WORKER = 16
 
 Rendered = tuple[list[str], "str | None", int]  # texts, error message or None, exit code
 

@@ -98,16 +98,25 @@ def fdinfo(fd: int, pid: int | str = "self") -> dict[str, str]:
 
 _fdinfo_dir = -1  # a dir fd on our /proc/self/fdinfo, opened on first use
 
+# fd number -> an open /proc/self/fdinfo/<number>. procfs prints the file that holds
+# that number *when the file is read*, so one open file serves every program a listing
+# opens there in turn (it closes each fd before opening the next: the number repeats);
+# a pread() replaces an open, a read and a close. A few numbers are kept at most.
+_fdinfo_files: dict[int, int] = {}
+_MAX_KEPT = 8
+
 
 def _forget_fdinfo_dir() -> None:
-    """After a fork: the inherited dir fd names the parent's fd table, not the child's."""
+    """After a fork: the inherited fds name the parent's fd table, not the child's."""
     global _fdinfo_dir
-    if _fdinfo_dir >= 0:
-        try:
-            os.close(_fdinfo_dir)
-        except OSError:
-            pass
-        _fdinfo_dir = -1
+    for fd in [_fdinfo_dir, *_fdinfo_files.values()]:
+        if fd >= 0:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    _fdinfo_dir = -1
+    _fdinfo_files.clear()
 
 
 os.register_at_fork(after_in_child=_forget_fdinfo_dir)
@@ -118,22 +127,32 @@ _NEEDLES: dict[str, tuple[bytes, bytes]] = {}  # key -> (key at the start, key a
 def fdinfo_value(fd: int, key: str) -> str | None:
     """bpftool's get_fdinfo(): the value (after the tab) of the first line starting with ``key``.
 
-    Called once per program by ``prog show``: the directory fd and the
-    encoded key are kept between calls.
+    Called once per program by ``prog show``: the directory fd, the encoded
+    key and the fdinfo files of the last few fd numbers are kept between calls.
     """
     global _fdinfo_dir
-    try:
-        if _fdinfo_dir < 0:
-            _fdinfo_dir = os.open("/proc/self/fdinfo", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        f = os.open(str(fd), os.O_RDONLY, dir_fd=_fdinfo_dir)
-    except OSError:
-        return None
-    try:
-        data = os.read(f, 4096)
-    except OSError:
-        return None
-    finally:
-        os.close(f)
+    f = _fdinfo_files.get(fd)
+    if f is not None:
+        try:
+            data = os.pread(f, 4096, 0)
+        except OSError:
+            return None  # nothing holds that number now
+    else:
+        try:
+            if _fdinfo_dir < 0:
+                _fdinfo_dir = os.open("/proc/self/fdinfo", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            f = os.open(str(fd), os.O_RDONLY | os.O_CLOEXEC, dir_fd=_fdinfo_dir)
+        except OSError:
+            return None
+        try:
+            data = os.read(f, 4096)
+        except OSError:
+            os.close(f)
+            return None
+        if len(_fdinfo_files) < _MAX_KEPT:
+            _fdinfo_files[fd] = f
+        else:
+            os.close(f)
     needles = _NEEDLES.get(key)
     if needles is None:
         k = key.encode()
