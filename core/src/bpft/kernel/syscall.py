@@ -277,7 +277,11 @@ _id_attr_size = ctypes.sizeof(_id_attr)
 
 
 def _by_id(cmd: int, obj_id: int) -> int:
-    """GET_NEXT_ID / GET_FD_BY_ID on one reused attr (they are called once per object)."""
+    """GET_NEXT_ID / GET_FD_BY_ID on one reused attr (they are called once per object).
+
+    ``next_id`` must be cleared too: GET_NEXT_ID writes it, and the kernel
+    refuses GET_FD_BY_ID for programs when any byte after ``prog_id`` is set.
+    """
     a = _id_attr
     a.id = obj_id
     a.next_id = 0
