@@ -78,6 +78,17 @@ def main(programs: int = typer.Option(2000, help="programs to load for the scale
         ratio = per["bpft"][0] / per["bpftool"][0] if per["bpftool"][0] > 0 else float("inf")
         cpu_ratio = per["bpft"][1] / per["bpftool"][1] if per["bpftool"][1] > 0 else float("inf")
         rows.append((f"per-program ratio {label} (target <= 1.0)", f"{ratio:.2f}x  (cpu {cpu_ratio:.2f}x)"))
+        # the same ratio within each round (both states and both tools measured within seconds)
+        by_round = []
+        for r in range(rounds):
+            d = {t: samplesn[(t, label)][r][0] - samples0[(t, label)][r][0] for t in ("bpft", "bpftool")}
+            by_round.append(d["bpft"] / d["bpftool"] if d["bpftool"] > 0 else float("inf"))
+        rows.append(
+            (
+                f"  per round {label}",
+                " ".join(f"{x:.2f}x" for x in by_round) + f"  (median {statistics.median(by_round):.2f}x)",
+            )
+        )
     report(rows)
     print(f"wall: median over {rounds} rounds, each measuring without and with the programs; cpu: user+system")
     print("time, bpft's forked workers included")

@@ -26,6 +26,20 @@ from bpft.progs import full_name, id_partitions, iter_prog_fds, pinned_paths
 
 from .metadata import prog_metadata
 
+# The listing reads bpf_prog_info by position: a namedtuple attribute costs as much as
+# the rest of a field's text. The first fields, in the order _plain_text unpacks them:
+_HEAD_FIELDS = (
+    "type id tag jited_prog_len xlated_prog_len jited_prog_insns xlated_prog_insns load_time "
+    "created_by_uid nr_map_ids map_ids name ifindex gpl_compatible netns_dev netns_ino"
+).split()
+if list(kinfo.ProgInfoRec._fields[: len(_HEAD_FIELDS)]) != _HEAD_FIELDS:
+    raise ImportError("bpft.kernel.info.ProgInfoRec changed its field order: update bpft_show.show")
+_RUN_TIME_NS, _RUN_CNT, _RECURSION_MISSES, _BTF_ID = (
+    kinfo.ProgInfoRec._fields.index(f) for f in ("run_time_ns", "run_cnt", "recursion_misses", "btf_id")
+)
+_TYPE_NAMES = uapi.PROG_TYPE_NAMES
+_NR_TYPES = len(_TYPE_NAMES)
+
 
 class _Clock:
     """bpftool's print_boot_time(): boot-relative ns to wall-clock seconds."""
@@ -184,45 +198,45 @@ class Shower:
     def _plain_text(self, fd: int, info: kinfo.ProgInfoRec) -> str:
         """bpftool's plain text of one program (show_prog_plain()).
 
-        The hot path of a plain listing: the values are gathered where they
-        are printed, and the text is one string grown in place.
+        The hot path of a plain listing: the fields are read by position (see
+        :data:`_HEAD_FIELDS`), the values gathered where they are printed, and
+        the text is one string grown in place.
         """
-        tname = uapi.prog_type_name(info.type)
-        out = f"{info.id}: {tname}  " if tname is not None else f"{info.id}: type {info.type}  "
-        if info.name:
+        ptype, pid, tag, jited_len, xlated_len, _, _, load_time, uid, nr_map_ids, _, name, ifindex, gpl = info[:14]
+        tname = _TYPE_NAMES[ptype] if ptype < _NR_TYPES else None
+        out = f"{pid}: {tname}  " if tname is not None else f"{pid}: type {ptype}  "
+        if name:
             out += f"name {full_name(fd, info)}  "
-        out += "tag " + info.tag.hex()
-        if info.ifindex:
-            devname = _Dev.name(info.ifindex, info.netns_dev, info.netns_ino)
-            out += "  offloaded_to " + (
-                devname or f"ifindex {info.ifindex} ns_dev {info.netns_dev} ns_ino {info.netns_ino}"
-            )
-        if info.gpl_compatible:
+        out += "tag " + tag.hex()
+        if ifindex:
+            ns_dev, ns_ino = info[14], info[15]
+            devname = _Dev.name(ifindex, ns_dev, ns_ino)
+            out += "  offloaded_to " + (devname or f"ifindex {ifindex} ns_dev {ns_dev} ns_ino {ns_ino}")
+        if gpl:
             out += "  gpl"
-        if info.run_time_ns:
-            out += f" run_time_ns {info.run_time_ns} run_cnt {info.run_cnt}"
-        if info.recursion_misses:
-            out += f" recursion_misses {info.recursion_misses}"
-        if info.load_time:
-            out += f"\n\tloaded_at {self.clock.plain_at(info.load_time)}  uid {info.created_by_uid}"
-        out += f"\n\txlated {info.xlated_prog_len}B"
-        out += f"  jited {info.jited_prog_len}B" if info.jited_prog_len else "  not jited"
+        if info[_RUN_TIME_NS]:
+            out += f" run_time_ns {info[_RUN_TIME_NS]} run_cnt {info[_RUN_CNT]}"
+        if info[_RECURSION_MISSES]:
+            out += f" recursion_misses {info[_RECURSION_MISSES]}"
+        if load_time:
+            out += f"\n\tloaded_at {self.clock.plain_at(load_time)}  uid {uid}"
+        out += f"\n\txlated {xlated_len}B  jited {jited_len}B" if jited_len else f"\n\txlated {xlated_len}B  not jited"
         memlock = fs.fdinfo_value(fd, "memlock")
         if memlock is not None:
             out += f"  memlock {memlock}B"
         map_ids = None
-        if info.nr_map_ids:
-            map_ids = kinfo.prog_map_ids(fd, info.nr_map_ids)
+        if nr_map_ids:
+            map_ids = kinfo.prog_map_ids(fd, nr_map_ids)
             if map_ids:
                 out += "  map_ids " + ",".join(map(str, map_ids))
         if self.pinned:
-            for p in self.pinned.get(info.id, ()):
+            for p in self.pinned.get(pid, ()):
                 out += f"\n\tpinned {p}"
-        if info.btf_id:
-            out += f"\n\tbtf_id {info.btf_id}"
-        refs = self.refs.get(info.id)
+        if info[_BTF_ID]:
+            out += f"\n\tbtf_id {info[_BTF_ID]}"
+        refs = self.refs.get(pid)
         if refs:
-            out += "\n\tpids " + ", ".join(f"{comm}({pid})" for pid, comm in refs)
+            out += "\n\tpids " + ", ".join(f"{comm}({p})" for p, comm in refs)
         out += "\n"
         if map_ids:
             meta = prog_metadata(fd, map_ids)
@@ -233,40 +247,41 @@ class Shower:
     def _compact_text(self, fd: int, info: kinfo.ProgInfoRec) -> str:
         """bpftool's compact JSON object of one program, as text (the hot path of ``-j``).
 
-        The common fields are written directly; a program with any of the
-        rarer ones (run stats, offload, pins, pids, metadata) goes through
-        :meth:`_json` and the general renderer, which places them.
+        The common fields are written directly (read by position, as in
+        :meth:`_plain_text`); a program with any of the rarer ones (run stats,
+        offload, pins, pids, metadata) goes through :meth:`_json` and the
+        general renderer, which places them.
         """
+        ptype, pid, tag, jited_len, xlated_len, _, _, load_time, uid, nr_map_ids, _, name, ifindex, gpl = info[:14]
         if (
-            info.run_time_ns
-            or info.recursion_misses
-            or info.ifindex
-            or (self.pinned and info.id in self.pinned)
-            or self.refs.get(info.id)
+            info[_RUN_TIME_NS]
+            or info[_RECURSION_MISSES]
+            or ifindex
+            or (self.pinned and pid in self.pinned)
+            or self.refs.get(pid)
         ):
             return render_json(self._json(*self._values(fd, info)))
-        map_ids = kinfo.prog_map_ids(fd, info.nr_map_ids) if info.nr_map_ids else ()
+        map_ids = kinfo.prog_map_ids(fd, nr_map_ids) if nr_map_ids else ()
         if map_ids and prog_metadata(fd, map_ids):
             return render_json(self._json(*self._values(fd, info)))
-        tname = uapi.prog_type_name(info.type)
-        out = f'{{"id":{info.id},"type":' + (f'"{tname}"' if tname is not None else str(info.type))
-        if info.name:
+        tname = _TYPE_NAMES[ptype] if ptype < _NR_TYPES else None
+        out = f'{{"id":{pid},"type":' + (f'"{tname}"' if tname is not None else str(ptype))
+        if name:
             out += ',"name":' + json_quote(full_name(fd, info))
-        out += f',"tag":"{info.tag.hex()}","gpl_compatible":' + ("true" if info.gpl_compatible else "false")
-        if info.load_time:
-            out += f',"loaded_at":{self.clock.wallclock(info.load_time)},"uid":{info.created_by_uid}'
-        out += f',"bytes_xlated":{info.xlated_prog_len}'
-        if info.jited_prog_len:
-            out += f',"jited":true,"bytes_jited":{info.jited_prog_len}'
+        out += f',"tag":"{tag.hex()}","gpl_compatible":' + ("true" if gpl else "false")
+        if load_time:
+            out += f',"loaded_at":{self.clock.wallclock(load_time)},"uid":{uid}'
+        if jited_len:
+            out += f',"bytes_xlated":{xlated_len},"jited":true,"bytes_jited":{jited_len}'
         else:
-            out += ',"jited":false'
+            out += f',"bytes_xlated":{xlated_len},"jited":false'
         memlock = fs.fdinfo_value(fd, "memlock")
         if memlock is not None:
             out += f',"bytes_memlock":{_atoll(memlock)}'
         if map_ids:
             out += ',"map_ids":[' + ",".join(map(str, map_ids)) + "]"
-        if info.btf_id:
-            out += f',"btf_id":{info.btf_id}'
+        if info[_BTF_ID]:
+            out += f',"btf_id":{info[_BTF_ID]}'
         if self.pinned:  # bpftool names "pinned" only when something is pinned at all
             out += ',"pinned":[]'
         return out + "}"
