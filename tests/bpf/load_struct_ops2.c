@@ -1,20 +1,7 @@
 /* Two struct_ops maps (tcp_congestion_ops) in one object: two programs serve both
  * maps (same member of the same kernel struct), one program serves each map alone.
  * bpftool prog loadall creates both maps and loads every program once. */
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
-struct sock;
-struct tcp_congestion_ops {
-	__u32 (*ssthresh)(struct sock *sk);
-	void (*cong_avoid)(struct sock *sk, __u32 ack, __u32 acked);
-	__u32 (*undo_cwnd)(struct sock *sk);
-	char name[16];
-} __attribute__((preserve_access_index));
-SEC("struct_ops/ss")
-__u32 BPF_PROG(ss, struct sock *sk) { return 2; }
-SEC("struct_ops/ca")
-void BPF_PROG(ca, struct sock *sk, __u32 ack, __u32 acked) { }
+#include "struct_ops_cc.h"
 SEC("struct_ops/undo_one")
 __u32 BPF_PROG(undo_one, struct sock *sk) { return 1; }
 SEC("struct_ops/undo_two")
