@@ -39,6 +39,11 @@ _RUN_TIME_NS, _RUN_CNT, _RECURSION_MISSES, _BTF_ID = (
 )
 _TYPE_NAMES = uapi.PROG_TYPE_NAMES
 _NR_TYPES = len(_TYPE_NAMES)
+_NL_TAB = "\n\t"  # f-string expressions cannot hold a backslash before Python 3.12
+
+
+def _metadata_plain(meta: list) -> str:
+    return "\tmetadata:" + "".join(f"\n\t\t{key} = {text}" for key, _, text in meta) + "\n"
 
 
 class _Clock:
@@ -199,50 +204,40 @@ class Shower:
         """bpftool's plain text of one program (show_prog_plain()).
 
         The hot path of a plain listing: the fields are read by position (see
-        :data:`_HEAD_FIELDS`), the values gathered where they are printed, and
-        the text is one string grown in place.
+        :data:`_HEAD_FIELDS`), each optional piece is ``""`` unless the program
+        has it, and the text is built by one f-string.
         """
         ptype, pid, tag, jited_len, xlated_len, _, _, load_time, uid, nr_map_ids, _, name, ifindex, gpl = info[:14]
         tname = _TYPE_NAMES[ptype] if ptype < _NR_TYPES else None
-        out = f"{pid}: {tname}  " if tname is not None else f"{pid}: type {ptype}  "
-        if name:
-            out += f"name {full_name(fd, info)}  "
-        out += "tag " + tag.hex()
+        dev = ""
         if ifindex:
             ns_dev, ns_ino = info[14], info[15]
             devname = _Dev.name(ifindex, ns_dev, ns_ino)
-            out += "  offloaded_to " + (devname or f"ifindex {ifindex} ns_dev {ns_dev} ns_ino {ns_ino}")
-        if gpl:
-            out += "  gpl"
-        if info[_RUN_TIME_NS]:
-            out += f" run_time_ns {info[_RUN_TIME_NS]} run_cnt {info[_RUN_CNT]}"
-        if info[_RECURSION_MISSES]:
-            out += f" recursion_misses {info[_RECURSION_MISSES]}"
-        if load_time:
-            out += f"\n\tloaded_at {self.clock.plain_at(load_time)}  uid {uid}"
-        out += f"\n\txlated {xlated_len}B  jited {jited_len}B" if jited_len else f"\n\txlated {xlated_len}B  not jited"
+            dev = "  offloaded_to " + (devname or f"ifindex {ifindex} ns_dev {ns_dev} ns_ino {ns_ino}")
+        run_time_ns, misses = info[_RUN_TIME_NS], info[_RECURSION_MISSES]
         memlock = fs.fdinfo_value(fd, "memlock")
-        if memlock is not None:
-            out += f"  memlock {memlock}B"
-        map_ids = None
-        if nr_map_ids:
-            map_ids = kinfo.prog_map_ids(fd, nr_map_ids)
-            if map_ids:
-                out += "  map_ids " + ",".join(map(str, map_ids))
-        if self.pinned:
-            for p in self.pinned.get(pid, ()):
-                out += f"\n\tpinned {p}"
-        if info[_BTF_ID]:
-            out += f"\n\tbtf_id {info[_BTF_ID]}"
+        map_ids = kinfo.prog_map_ids(fd, nr_map_ids) if nr_map_ids else None
+        pins = self.pinned.get(pid) if self.pinned else None
+        btf_id = info[_BTF_ID]
         refs = self.refs.get(pid)
-        if refs:
-            out += "\n\tpids " + ", ".join(f"{comm}({p})" for p, comm in refs)
-        out += "\n"
-        if map_ids:
-            meta = prog_metadata(fd, map_ids)
-            if meta:
-                out += "\tmetadata:" + "".join(f"\n\t\t{key} = {text}" for key, _, text in meta) + "\n"
-        return out
+        meta = prog_metadata(fd, map_ids) if map_ids else None
+        return (
+            f"{pid}: "
+            f"{f'{tname}  ' if tname is not None else f'type {ptype}  '}"
+            f"{f'name {full_name(fd, info)}  ' if name else ''}"
+            f"tag {tag.hex()}{dev}{'  gpl' if gpl else ''}"
+            f"{f' run_time_ns {run_time_ns} run_cnt {info[_RUN_CNT]}' if run_time_ns else ''}"
+            f"{f' recursion_misses {misses}' if misses else ''}"
+            f"{f'{_NL_TAB}loaded_at {self.clock.plain_at(load_time)}  uid {uid}' if load_time else ''}"
+            f"{_NL_TAB}xlated {xlated_len}B{f'  jited {jited_len}B' if jited_len else '  not jited'}"
+            f"{f'  memlock {memlock}B' if memlock is not None else ''}"
+            f"{'  map_ids ' + ','.join(map(str, map_ids)) if map_ids else ''}"
+            f"{''.join(f'{_NL_TAB}pinned {p}' for p in pins) if pins else ''}"
+            f"{f'{_NL_TAB}btf_id {btf_id}' if btf_id else ''}"
+            f"{_NL_TAB + 'pids ' + ', '.join(f'{comm}({p})' for p, comm in refs) if refs else ''}"
+            "\n"
+            f"{_metadata_plain(meta) if meta else ''}"
+        )
 
     def _compact_text(self, fd: int, info: kinfo.ProgInfoRec) -> str:
         """bpftool's compact JSON object of one program, as text (the hot path of ``-j``).
