@@ -21,12 +21,9 @@ pid tables, clocks). They never write to stdout/stderr and leave with
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
 
 from .errors import BpftError
-
-T = TypeVar("T")
 
 #: below this many items, forking costs more than it saves
 MIN_ITEMS = 300
@@ -64,39 +61,6 @@ def worker_count(n_items: int, min_items: int = MIN_ITEMS) -> int:
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     return max(1, min(cpus, 4, n_items // (min_items // 2)))
-
-
-def _split(items: Sequence[T], n: int) -> list[Sequence[T]]:
-    size, extra = divmod(len(items), n)
-    out, start = [], 0
-    for i in range(n):
-        end = start + size + (1 if i < extra else 0)
-        out.append(items[start:end])
-        start = end
-    return out
-
-
-def render_items(render: Callable[[T], str | None], items: Iterable[T]) -> Rendered:
-    texts: list[str] = []
-    try:
-        for item in items:
-            text = render(item)
-            if text is not None:
-                texts.append(text)
-    except BpftError as e:
-        return texts, e.message, e.exit_code
-    return texts, None, 0
-
-
-def render_chunks(items: Sequence[T], render: Callable[[T], str | None], workers: int) -> Iterator[list[str]]:
-    """Yield lists of rendered texts, in item order; ``render`` may return None to skip.
-
-    A BpftError raised by ``render`` ends the listing: the texts rendered
-    before it are yielded, then the error is raised in the parent.
-    """
-    workers = max(1, workers)
-    parts = _split(items, min(len(items), workers * PARTS_PER_WORKER) if workers > 1 else 1)
-    yield from render_partitions([lambda part=part: render_items(render, part) for part in parts], workers)
 
 
 def render_partitions(parts: Sequence[Callable[[], Rendered]], workers: int | None = None) -> Iterator[list[str]]:
