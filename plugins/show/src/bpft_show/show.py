@@ -62,12 +62,6 @@ class _Clock:
 
     _texts: dict[int, str] = {}
 
-    def plain_at(self, nsecs: int) -> str:
-        """:meth:`plain` of boot-relative ``nsecs``."""
-        secs = (self.base_ns + nsecs) // 1_000_000_000
-        text = self._texts.get(secs)
-        return text if text is not None else self.plain(secs)
-
     @classmethod
     def plain(cls, secs: int) -> str:
         """bpftool's local-time text; programs loaded together share a second, so it is cached."""
@@ -129,16 +123,17 @@ class Shower:
             raise BpftError(f"can't get prog info: {e.strerror}") from None
         return self._record(fd, info)
 
-    def render_range(self, start: int, stop: int) -> tuple[list[str], str | None, int]:
-        """The emitter's texts of the programs with ``start < id <= stop`` (a renderer for
-        :func:`bpft.parallel.render_partitions`); programs unloaded meanwhile are skipped.
+    def render_range(self, start: int, stop: int | None, render=None) -> tuple[list, str | None, int]:
+        """``render(fd, info)`` (default: the emitter's text) of each program with ``start < id
+        <= stop``, and the error that ended the walk, if one did: a renderer for
+        :func:`bpft.parallel.render_partitions`. Programs unloaded meanwhile are skipped.
 
         This is the loop of a listing: per program it makes the kernel calls
         bpftool makes and as little Python as the texts allow (no record, one
         call for the text).
         """
-        text = self.text
-        texts: list[str] = []
+        render = render or self.text
+        texts: list = []
         try:
             for _prog_id, fd in iter_prog_fds(start, stop):
                 try:
@@ -148,7 +143,7 @@ class Shower:
                         if e.errno == 2:  # unloaded between GET_FD_BY_ID and GET_INFO
                             continue
                         raise BpftError(f"can't get prog info: {e.strerror}") from None
-                    texts.append(text(fd, info))
+                    texts.append(render(fd, info))
                 finally:
                     os.close(fd)
         except BpftError as e:
@@ -228,7 +223,7 @@ class Shower:
             f"tag {tag.hex()}{dev}{'  gpl' if gpl else ''}"
             f"{f' run_time_ns {run_time_ns} run_cnt {info[_RUN_CNT]}' if run_time_ns else ''}"
             f"{f' recursion_misses {misses}' if misses else ''}"
-            f"{f'{_NL_TAB}loaded_at {self.clock.plain_at(load_time)}  uid {uid}' if load_time else ''}"
+            f"{f'{_NL_TAB}loaded_at {self.clock.plain(self.clock.wallclock(load_time))}  uid {uid}' if load_time else ''}"
             f"{_NL_TAB}xlated {xlated_len}B{f'  jited {jited_len}B' if jited_len else '  not jited'}"
             f"{f'  memlock {memlock}B' if memlock is not None else ''}"
             f"{'  map_ids ' + ','.join(map(str, map_ids)) if map_ids else ''}"
@@ -359,18 +354,10 @@ def run(ctx: Context, args: Args) -> int:
 
         for texts in render_partitions([part(*r) for r in ranges], workers):
             em.emit_rendered(texts)
-    else:
-        for _prog_id, fd in iter_prog_fds():
-            try:
-                try:
-                    info = kinfo.prog_info(fd)
-                except OSError as e:
-                    if e.errno == 2:
-                        continue
-                    raise BpftError(f"can't get prog info: {e.strerror}") from None
-                em.record(shower._record(fd, info))
-            finally:
-                os.close(fd)
+    else:  # the table collects its rows as they come
+        _, err, code = shower.render_range(0, None, lambda fd, info: em.record(shower._record(fd, info)))
+        if err is not None:
+            raise BpftError(err, code)
     em.end_list()
     return 0
 
