@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import struct
+from bisect import bisect_left
 from collections.abc import Iterator
+from operator import itemgetter
 
 from bpft.api import Context
 from bpft.errors import BpftError, SilentFailure, UsageError
@@ -259,15 +261,16 @@ def _second_halves(image: bytes) -> set[int]:
 
 def _annotations(
     image: bytes, btf, funcs, linfo, linum: bool, json: bool, depth: int = 0, pretty: bool = False
-) -> dict[int, str]:
-    """Per printed slot index, the text that goes before its instruction: the function header
-    and source line (plain), or the JSON members (``"proto"``, ``"src"``...), each followed by a
-    comma, to put before ``"disasm"`` in an object written at writer depth ``depth + 1``."""
+) -> list[tuple[int, str]]:
+    """(printed slot index, the text that goes before its instruction), by ascending slot: the
+    function header and source line (plain), or the JSON members (``"proto"``, ``"src"``...),
+    each followed by a comma, to put before ``"disasm"`` in an object written at writer depth
+    ``depth + 1``."""
     from bpft.btf import type_signature
     from bpft.output import _render, json_quote
 
     if (btf is None or not funcs) and linfo is None:
-        return {}
+        return []
     n = len(image) // 8
     halves = _second_halves(image)
     lead = "\n" + "    " * (depth + 2) if pretty else ""
@@ -299,7 +302,7 @@ def _annotations(
                 text = members(linfo_json(btf, rec, linum)) if json else linfo_plain(btf, rec, "; ", linum)
                 texts[key] = text
             ann[off] = ann[off] + text if off in ann else text
-    return ann
+    return sorted(ann.items())
 
 
 def _braces(text: str) -> str:
@@ -322,13 +325,16 @@ def _fill_specials(texts: list[str], image: bytes, dis: Disasm, wrap, start: int
             texts[skipped - start] = ""
 
 
-def _annotate(texts: list[str], ann: dict[int, str], start: int, stop: int, json: bool) -> None:
+def _annotate(texts: list[str], ann: list[tuple[int, str]], start: int, stop: int, json: bool) -> None:
     """Put each annotation of :func:`_annotations` before its slot's text (``texts`` hold slots
-    ``start``..``stop``): a line before the line, or members at the start of the JSON object."""
-    for i, a in ann.items():
-        if start <= i < stop:
-            t = texts[i - start]
-            texts[i - start] = "{" + a + t[1:] if json else a + t
+    ``start``..``stop``): a line before the line, or members at the start of the JSON object.
+    The annotations of the range are found by bisection: a long image has many ranges."""
+    for k in range(bisect_left(ann, start, key=itemgetter(0)), len(ann)):
+        i, a = ann[k]
+        if i >= stop:
+            break
+        t = texts[i - start]
+        texts[i - start] = "{" + a + t[1:] if json else a + t
 
 
 #: slots a forked worker must have to be worth its fork (a slot costs ~1 µs to format)
