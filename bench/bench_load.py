@@ -26,30 +26,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import bpft_exe  # noqa: E402
+from common import bpft_exe, run_once  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _run(cmd: list[str], env: dict) -> tuple[float, float, int]:
-    """(wall, user + system CPU) seconds of one run of ``cmd``, and its exit status."""
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False).returncode
-    wall = time.perf_counter() - t
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime, rc
 
 
 class _Tool:
@@ -61,14 +49,14 @@ class _Tool:
         self.t_load: list[tuple[float, float, int]] = []
 
     def round(self, obj: str, pin: Path) -> None:
-        self.t_start.append(_run(self.start, self.env))
+        self.t_start.append(run_once(self.start, self.env))
         env = self.env
         cdir = None
         if self.cold:
             cdir = tempfile.mkdtemp(prefix="bpft_bench_cache_")
             env = {**env, "BPFT_CACHE_DIR": cdir}
         try:
-            self.t_load.append(_run([*self.load, obj, str(pin)], env))
+            self.t_load.append(run_once([*self.load, obj, str(pin)], env))
         finally:
             shutil.rmtree(pin, ignore_errors=True)
             if cdir:

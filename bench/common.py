@@ -37,20 +37,8 @@ def python_exe() -> str:
     return os.path.realpath(sys.executable)
 
 
-def wall(cmd: list[str], runs: int = 15, warmup: int = 2) -> float:
-    """Median wall time of ``cmd`` in seconds (stdout discarded)."""
-    for _ in range(warmup):
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def run_once(cmd: list[str]) -> tuple[float, float]:
-    """(wall, user + system CPU) seconds of one run of ``cmd`` (stdout discarded).
+def run_once(cmd: list[str], env: dict | None = None) -> tuple[float, float, int]:
+    """(wall, user + system CPU) seconds of one run of ``cmd`` (stdout discarded), and its exit status.
 
     The CPU time counts the command's waited-for children too: work a
     command hands to forked workers is in it, so a CPU ratio shows what
@@ -59,10 +47,10 @@ def run_once(cmd: list[str]) -> tuple[float, float]:
     """
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    rc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False).returncode
     elapsed = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return elapsed, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return elapsed, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), rc
 
 
 def measure(cmds: dict[str, list[str]], runs: int, warmup: int = 1) -> dict[str, tuple[float, float]]:
@@ -74,7 +62,7 @@ def measure(cmds: dict[str, list[str]], runs: int, warmup: int = 1) -> dict[str,
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
     for _ in range(runs):
         for name, cmd in cmds.items():
-            samples[name].append(run_once(cmd))
+            samples[name].append(run_once(cmd)[:2])
     return {
         name: (statistics.median(w for w, _ in got), statistics.median(c for _, c in got))
         for name, got in samples.items()
