@@ -53,8 +53,8 @@ def run_once(cmd: list[str], env: dict | None = None) -> tuple[float, float, int
     return elapsed, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), rc
 
 
-def measure(cmds: dict[str, list[str]], runs: int, warmup: int = 1) -> dict[str, tuple[float, float]]:
-    """Median (wall, CPU) seconds of each named command, its runs interleaved with the others'
+def sample(cmds: dict, runs: int, warmup: int = 1) -> dict[str, list[tuple[float, float]]]:
+    """``runs`` (wall, CPU) seconds of each named command, its runs interleaved with the others'
     (round by round), so a slow spell of the machine hits every command alike."""
     for _ in range(warmup):
         for cmd in cmds.values():
@@ -63,9 +63,14 @@ def measure(cmds: dict[str, list[str]], runs: int, warmup: int = 1) -> dict[str,
     for _ in range(runs):
         for name, cmd in cmds.items():
             samples[name].append(run_once(cmd)[:2])
+    return samples
+
+
+def measure(cmds: dict[str, list[str]], runs: int, warmup: int = 1) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of each named command over :func:`sample`'s interleaved runs."""
     return {
         name: (statistics.median(w for w, _ in got), statistics.median(c for _, c in got))
-        for name, got in samples.items()
+        for name, got in sample(cmds, runs, warmup).items()
     }
 
 

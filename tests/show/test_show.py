@@ -348,8 +348,17 @@ def _info(**kw):
     return ProgInfoRec(**base)
 
 
+def _list_info(info) -> tuple:
+    """``info``'s fields as the listing reads them (bpft.kernel.info.prog_list_info)."""
+    from bpft.kernel.info import BPF_OBJ_NAME_LEN, LIST_FIELDS
+
+    raw = info._replace(name=info.name.ljust(BPF_OBJ_NAME_LEN, b"\0"))
+    return tuple(getattr(raw, f) for f in LIST_FIELDS)
+
+
 def test_rendering_of_fields_no_program_here_has():
     """Unknown type, no name, not jited, recursion misses, an offload device not in our netns."""
+    from bpft.kernel.fs import fdinfo_reader
     from bpft_show.show import Shower
 
     info = _info(
@@ -366,7 +375,8 @@ def test_rendering_of_fields_no_program_here_has():
     )
     shower = Shower.__new__(Shower)  # no context: no pins walked, no processes holding it
     shower.pinned, shower.refs, shower.clock = None, {}, None
-    plain = shower._plain_text(-1, info)  # fd -1: no fdinfo, so no memlock
+    shower.memlock = fdinfo_reader("memlock")
+    plain = shower._plain_text(-1, _list_info(info))  # fd -1: no fdinfo, so no memlock
     assert plain == (
         "7: type 99  tag 005a3d2123620c8b  offloaded_to ifindex 4 ns_dev 1 ns_ino 2"
         " run_time_ns 5 run_cnt 2 recursion_misses 3\n"
@@ -394,7 +404,7 @@ def test_pinned_key_present_whenever_pins_were_walked():
     from bpft_show.show import Shower
 
     info = _info(id=8, type=6, xlated_prog_len=16, jited_prog_len=20, gpl_compatible=1)
-    j = Shower._json(info, "xdp", "x", info.tag.hex(), None, None, "4096", (), (), None, None)
+    j = Shower._json(info, "xdp", "x", info.tag.hex(), None, None, b"4096", (), (), None, None)
     assert j["pinned"] == [] and j["bytes_memlock"] == 4096
 
 
@@ -413,23 +423,33 @@ def test_vanishing_program_is_skipped_deterministically(bpffs_dir, monkeypatch, 
 
     pins = _pin_socket_filters(3, bpffs_dir, "gone_")
     ids = [prog_id_of(p) for p in pins]
+    import bpft.progs as progs
     from bpft.kernel import syscall as sc
 
-    real_open, real_info = sc.prog_get_fd_by_id, show.kinfo.prog_info
+    real_open, real_open_id = sc.prog_get_fd_by_id, progs._open_prog_id
+    real_info, real_list_info = show.kinfo.prog_info, show.kinfo.prog_list_info
 
-    def fake_open(prog_id):
+    def fake_open(prog_id):  # the walk's slow path, after GET_NEXT_ID
         if prog_id == ids[0]:  # unloaded before we could open it
             raise OSError(errno.ENOENT, "No such file or directory")
         return real_open(prog_id)
 
-    def fake_info(fd):
-        info = real_info(fd)
-        if info.id == ids[1]:  # unloaded between GET_FD_BY_ID and GET_INFO
-            raise OSError(errno.ENOENT, "No such file or directory")
-        return info
+    def fake_open_id(prog_id):  # the walk's fast path: the id after the last one
+        return -errno.ENOENT if prog_id == ids[0] else real_open_id(prog_id)
+
+    def vanishing(read, id_of):
+        def fake_info(fd):
+            info = read(fd)
+            if id_of(info) == ids[1]:  # unloaded between GET_FD_BY_ID and GET_INFO
+                raise OSError(errno.ENOENT, "No such file or directory")
+            return info
+
+        return fake_info
 
     monkeypatch.setattr(sc, "prog_get_fd_by_id", fake_open)
-    monkeypatch.setattr(show.kinfo, "prog_info", fake_info)
+    monkeypatch.setattr(progs, "_open_prog_id", fake_open_id)
+    monkeypatch.setattr(show.kinfo, "prog_info", vanishing(real_info, lambda info: info.id))
+    monkeypatch.setattr(show.kinfo, "prog_list_info", vanishing(real_list_info, lambda info: info[1]))
     out = io.StringIO()
     em = JsonEmitter(out=out) if json_mode else PlainEmitter(out=out)
     ctx = Context(Options(json=json_mode), em, Registry())
@@ -442,3 +462,29 @@ def test_vanishing_program_is_skipped_deterministically(bpffs_dir, monkeypatch, 
         else [int(line.split(":")[0]) for line in text.splitlines() if not line.startswith("\t")]
     )
     assert ids[0] not in listed and ids[1] not in listed and ids[2] in listed
+
+
+@pytest.mark.parametrize(
+    ("span", "env", "forks", "cut"),
+    [
+        (None, "", False, False),
+        ((10, 20), "", False, False),  # a short listing: one walk, one process
+        ((1, 2000), "", False, True),  # cut so its texts are written as they come, on one process
+        ((1, 50_000), "", True, True),  # long enough to pay for forked workers (given two CPUs)
+        ((10, 20), "3", True, True),  # BPFT_WORKERS forces workers even for a few ids
+        ((1, 50_000), "1", False, True),
+    ],
+)
+def test_listing_parts_by_id_span(monkeypatch, span, env, forks, cut):
+    import bpft_show.show as show
+
+    monkeypatch.setenv("BPFT_WORKERS", env)
+    monkeypatch.setattr(show, "prog_id_span", lambda: span)
+    if forks and not env and len(os.sched_getaffinity(0)) < 2:
+        forks = False  # one CPU: bpft never forks on its own
+    ranges, workers = show._listing_parts()
+    assert (workers > 1) == forks
+    assert (len(ranges) > 1) == cut
+    if span:
+        ids = [i for start, stop in ranges for i in range(start + 1, stop + 1)]
+        assert ids == list(range(span[0] if cut else 1, span[1] + 1))  # every id once, up to the last

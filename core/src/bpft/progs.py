@@ -42,6 +42,9 @@ def iter_prog_ids(start: int = 0, stop: int | None = None) -> Iterator[int]:
         yield prog_id
 
 
+_open_prog_id = sc.id_opener(sc.PROG_GET_FD_BY_ID)
+
+
 def iter_prog_fds(start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int]]:
     """``(id, fd)`` of each program with ``start < id <= stop``, ascending; the caller closes ``fd``.
 
@@ -52,15 +55,14 @@ def iter_prog_fds(start: int = 0, stop: int | None = None) -> Iterator[tuple[int
     bpftool's errors. Programs unloaded meanwhile are skipped.
     """
     prog_id = start
+    open_id = _open_prog_id
     while stop is None or prog_id < stop:
-        try:
-            fd = sc.prog_get_fd_by_id(prog_id + 1)
-        except OSError:
-            fd = None  # a gap, or an error the slow path reports as bpftool does
-        if fd is not None:
+        fd = open_id(prog_id + 1)
+        if fd >= 0:
             prog_id += 1
             yield prog_id, fd
             continue
+        # a gap, or an error the slow path reports as bpftool does
         nxt = _next_prog_id(prog_id)
         if nxt is None or (stop is not None and nxt > stop):
             return
@@ -68,6 +70,30 @@ def iter_prog_fds(start: int = 0, stop: int | None = None) -> Iterator[tuple[int
         fd = open_prog(nxt)
         if fd is not None:
             yield prog_id, fd
+
+
+def iter_prog_infos(start: int = 0, stop: int | None = None, full: bool = False) -> Iterator[tuple[int, tuple]]:
+    """``(fd, info)`` of each program with ``start < id <= stop``, ascending: the loop of a listing.
+
+    ``info`` is the :data:`~bpft.kernel.info.LIST_FIELDS` tuple of
+    :func:`~bpft.kernel.info.prog_list_info`, or with ``full`` the whole
+    :class:`~bpft.kernel.info.ProgInfoRec`. The fd is ours until the walk
+    moves on (then it is closed). Programs unloaded meanwhile are skipped;
+    any other failure to read an info is bpftool's error.
+    """
+    read = kinfo.prog_info if full else kinfo.prog_list_info
+    close = os.close
+    for _prog_id, fd in iter_prog_fds(start, stop):
+        try:
+            try:
+                info = read(fd)
+            except OSError as e:
+                if e.errno == errno.ENOENT:  # unloaded between GET_FD_BY_ID and GET_INFO
+                    continue
+                raise BpftError(f"can't get prog info: {e.strerror}") from None
+            yield fd, info
+        finally:
+            close(fd)
 
 
 def last_prog_id(known: int) -> int:
@@ -86,23 +112,22 @@ def last_prog_id(known: int) -> int:
     return lo
 
 
-def id_partitions(workers: int, min_span: int) -> list[tuple[int, int]]:
-    """The program id space split into ``workers`` ranges of equal width.
+def prog_id_span() -> tuple[int, int] | None:
+    """The lowest and the highest program id, or None when no program is loaded.
 
-    Long listings are rendered by several workers, each walking its own range
-    of ids, so nobody walks the whole id space first. ``(start, stop)`` means
-    ids with ``start < id <= stop``. When the ids span fewer than
-    ``min_span`` values, one range covers them all.
+    A long listing cuts this span into ranges for its workers, so nobody
+    walks the whole id space first.
     """
     first = next(iter_prog_ids(), None)
-    if first is None:
-        return [(0, 0)]
-    last = last_prog_id(first)
-    span = last - first + 1
-    if workers <= 1 or span < min_span:
-        return [(0, last)]
-    bounds = [first - 1 + span * i // workers for i in range(workers + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(workers)]
+    return None if first is None else (first, last_prog_id(first))
+
+
+def id_ranges(first: int, last: int, count: int) -> list[tuple[int, int]]:
+    """The ids from ``first`` to ``last`` cut into ``count`` ranges of equal width;
+    ``(start, stop)`` means ids with ``start < id <= stop``."""
+    width = last - first + 1
+    bounds = [first - 1 + width * i // count for i in range(count + 1)]
+    return [(bounds[i], bounds[i + 1]) for i in range(count)]
 
 
 def open_prog(prog_id: int) -> int | None:

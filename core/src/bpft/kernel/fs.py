@@ -121,55 +121,80 @@ def _forget_fdinfo_dir() -> None:
 
 os.register_at_fork(after_in_child=_forget_fdinfo_dir)
 
-_NEEDLES: dict[str, tuple[bytes, bytes]] = {}  # key -> (key at the start, key after a newline)
 
-
-def fdinfo_value(fd: int, key: str) -> str | None:
-    """bpftool's get_fdinfo(): the value (after the tab) of the first line starting with ``key``.
-
-    Called once per program by ``prog show``: the directory fd, the encoded
-    key and the fdinfo files of the last few fd numbers are kept between calls.
-    """
+def _fdinfo_text(fd: int) -> bytes | None:
+    """Our /proc/self/fdinfo/<fd>, through a kept file when its number has one; None if unreadable."""
     global _fdinfo_dir
     f = _fdinfo_files.get(fd)
     if f is not None:
         try:
-            data = os.pread(f, 4096, 0)
+            return os.pread(f, 4096, 0)
         except OSError:
             return None  # nothing holds that number now
-    else:
-        try:
-            if _fdinfo_dir < 0:
-                _fdinfo_dir = os.open("/proc/self/fdinfo", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            f = os.open(str(fd), os.O_RDONLY | os.O_CLOEXEC, dir_fd=_fdinfo_dir)
-        except OSError:
-            return None
-        try:
-            data = os.read(f, 4096)
-        except OSError:
-            os.close(f)
-            return None
-        if len(_fdinfo_files) < _MAX_KEPT:
-            _fdinfo_files[fd] = f
-        else:
-            os.close(f)
-    needles = _NEEDLES.get(key)
-    if needles is None:
-        k = key.encode()
-        needles = _NEEDLES[key] = (k, b"\n" + k)
-    if data.startswith(needles[0]):
-        pos = 0
-    else:
-        pos = data.find(needles[1]) + 1
-        if not pos:
-            return None
-    end = data.find(b"\n", pos)
-    if end < 0:
-        end = len(data)
-    tab = data.find(b"\t", pos, end)
-    if tab < 0 or tab + 1 == end:
+    try:
+        if _fdinfo_dir < 0:
+            _fdinfo_dir = os.open("/proc/self/fdinfo", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        f = os.open(str(fd), os.O_RDONLY | os.O_CLOEXEC, dir_fd=_fdinfo_dir)
+    except OSError:
         return None
-    return data[tab + 1 : end].decode(errors="replace")
+    try:
+        data = os.read(f, 4096)
+    except OSError:
+        os.close(f)
+        return None
+    if len(_fdinfo_files) < _MAX_KEPT:
+        _fdinfo_files[fd] = f
+    else:
+        os.close(f)
+    return data
+
+
+def fdinfo_reader(key: str):
+    """A function ``value(fd)``: bpftool's get_fdinfo() for ``key`` on our own fd ``fd``, as bytes.
+
+    That is the text after the first tab of the first line that contains
+    ``key`` (anywhere: bpftool matches with strstr()), up to the newline; None
+    if no line has the key or the tab ends the file. A listing calls it once
+    per program: the fdinfo files of the last few fd numbers are kept open
+    and re-read (see ``_fdinfo_files``).
+    """
+    needle = key.encode()
+    kept = _fdinfo_files
+    pread = os.pread
+
+    def value(fd: int) -> bytes | None:
+        f = kept.get(fd)
+        if f is not None:
+            try:
+                data = pread(f, 4096, 0)
+            except OSError:
+                return None  # nothing holds that number now
+        else:
+            data = _fdinfo_text(fd)
+            if data is None:
+                return None
+        pos = data.find(needle)
+        if pos < 0:
+            return None
+        line = data[data.rfind(b"\n", 0, pos) + 1 :].partition(b"\n")
+        tab = line[0].find(b"\t")
+        if tab < 0 or (tab + 1 == len(line[0]) and not line[1]):
+            return None
+        return line[0][tab + 1 :]
+
+    return value
+
+
+_readers: dict[str, object] = {}
+
+
+def fdinfo_value(fd: int, key: str) -> str | None:
+    """bpftool's get_fdinfo(): the value (after the tab) of the first line starting with ``key``."""
+    read = _readers.get(key)
+    if read is None:
+        read = _readers[key] = fdinfo_reader(key)
+    value = read(fd)
+    return value.decode(errors="replace") if value is not None else None
 
 
 def bpffs_mounts() -> list[str]:

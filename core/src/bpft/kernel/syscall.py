@@ -110,6 +110,18 @@ def _load_hot_syscall():
 _hot_syscall = _load_hot_syscall()
 
 
+def _load_quick_syscall():
+    """syscall(2) for calls made once per object in long listings, ~0.2 µs cheaper than
+    :data:`_hot_syscall`: it keeps the GIL (these commands never block) and does not
+    save errno. A caller repeats a failed call through ``_hot_syscall`` for its errno."""
+    fn = ctypes.PyDLL(None).syscall
+    fn.restype = ctypes.c_long
+    return fn
+
+
+_quick_syscall = _load_quick_syscall()
+
+
 def bpf(cmd: int, attr: ctypes.Structure) -> int:
     """Issue ``bpf(cmd, &attr, sizeof(attr))``; return the result or raise BpfError."""
     ret = _syscall(_nr, cmd, ctypes.addressof(attr), ctypes.sizeof(attr))
@@ -292,6 +304,30 @@ def _by_id(cmd: int, obj_id: int) -> int:
     return ret
 
 
+def id_opener(cmd: int):
+    """A function ``open_id(id)`` for one ``*_GET_FD_BY_ID`` command: the new fd, or ``-errno``.
+
+    For walks over every object, where it is called once per object: its attr
+    is built once and only ``id`` is ever written (the bytes after it stay
+    zero, as the kernel requires), and a gap in the ids costs no exception.
+    """
+    attr = _IdAttr()
+    id_slot = memoryview(attr).cast("B").cast("I")  # id_slot[0] is attr.id, without a ctypes descriptor
+    ptr = ctypes.c_void_p(ctypes.addressof(attr))
+    size = ctypes.sizeof(attr)
+
+    def open_id(obj_id: int, _keep=attr) -> int:
+        id_slot[0] = obj_id
+        fd = _quick_syscall(_nr, cmd, ptr, size)
+        if fd < 0:  # again, for the errno (or the fd of an object that came meanwhile)
+            fd = _hot_syscall(_nr, cmd, ptr, size)
+            if fd < 0:
+                return -ctypes.get_errno()
+        return fd
+
+    return open_id
+
+
 def _next_id(cmd: int, start: int) -> int | None:
     try:
         _by_id(cmd, start)
@@ -363,14 +399,20 @@ def info_reader(info: ctypes.Structure):
     only the fd. (A kernel with a shorter struct writes its length back into
     the attr; later calls then ask for that length, which is all it has.)
     """
-    attr = _InfoAttr(0, ctypes.sizeof(info), ctypes.addressof(info))
+    info_addr, info_size = ctypes.addressof(info), ctypes.sizeof(info)
+    attr = _InfoAttr(0, info_size, info_addr)
+    fd_slot = memoryview(attr).cast("B").cast("I")  # fd_slot[0] is attr.bpf_fd, without a ctypes descriptor
     ptr = ctypes.c_void_p(ctypes.addressof(attr))
+    size = ctypes.sizeof(attr)
     keep = (info, attr)  # the closure holds what the addresses point at
 
     def read(fd: int, _keep=keep) -> None:
-        attr.bpf_fd = fd
-        if _hot_syscall(_nr, OBJ_GET_INFO_BY_FD, ptr, 16) < 0:
-            raise BpfError(ctypes.get_errno(), OBJ_GET_INFO_BY_FD)
+        fd_slot[0] = fd
+        if _quick_syscall(_nr, OBJ_GET_INFO_BY_FD, ptr, size) < 0:
+            # again, for the errno, from the same zeroed info
+            ctypes.memset(info_addr, 0, info_size)
+            if _hot_syscall(_nr, OBJ_GET_INFO_BY_FD, ptr, size) < 0:
+                raise BpfError(ctypes.get_errno(), OBJ_GET_INFO_BY_FD)
 
     return read
 

@@ -22,24 +22,23 @@ from bpft.kernel import fs, uapi
 from bpft.kernel import info as kinfo
 from bpft.output import RawJson, Record, json_quote, render_json
 from bpft.parallel import MIN_ITEMS, PARTS_PER_WORKER, forced_workers, render_partitions, worker_count
-from bpft.progs import full_name, id_partitions, iter_prog_fds, pinned_paths
+from bpft.progs import full_name, id_ranges, iter_prog_infos, pinned_paths, prog_id_span
 
 from .metadata import prog_metadata
 
-# The listing reads bpf_prog_info by position: a namedtuple attribute costs as much as
-# the rest of a field's text. The first fields, in the order _plain_text unpacks them:
-_HEAD_FIELDS = (
-    "type id tag jited_prog_len xlated_prog_len jited_prog_insns xlated_prog_insns load_time "
-    "created_by_uid nr_map_ids map_ids name ifindex gpl_compatible netns_dev netns_ino"
+# The plain and compact texts read the listing's info tuple by position: a
+# namedtuple attribute costs as much as the rest of a field's text.
+_LIST_FIELDS = (
+    "type id tag jited_prog_len xlated_prog_len load_time created_by_uid nr_map_ids name ifindex "
+    "gpl_compatible netns_dev netns_ino btf_id run_time_ns run_cnt recursion_misses"
 ).split()
-if list(kinfo.ProgInfoRec._fields[: len(_HEAD_FIELDS)]) != _HEAD_FIELDS:
-    raise ImportError("bpft.kernel.info.ProgInfoRec changed its field order: update bpft_show.show")
-_RUN_TIME_NS, _RUN_CNT, _RECURSION_MISSES, _BTF_ID = (
-    kinfo.ProgInfoRec._fields.index(f) for f in ("run_time_ns", "run_cnt", "recursion_misses", "btf_id")
-)
+if kinfo.LIST_FIELDS != _LIST_FIELDS:
+    raise ImportError("bpft.kernel.info.LIST_FIELDS changed: update bpft_show.show")
+_NAME_SHOWN = kinfo.BPF_OBJ_NAME_LEN - 1  # a name this long may be cut: full_name() looks further
 _TYPE_NAMES = uapi.PROG_TYPE_NAMES
 _NR_TYPES = len(_TYPE_NAMES)
 _NL_TAB = "\n\t"  # f-string expressions cannot hold a backslash before Python 3.12
+_REPLACE = "replace"
 
 
 def _metadata_plain(meta: list) -> str:
@@ -47,7 +46,7 @@ def _metadata_plain(meta: list) -> str:
 
 
 class _Clock:
-    """bpftool's print_boot_time(): boot-relative ns to wall-clock seconds."""
+    """bpftool's print_boot_time(): boot-relative ns to wall-clock seconds, and their text."""
 
     def __init__(self) -> None:
         real = time.clock_gettime_ns(time.CLOCK_REALTIME)
@@ -56,18 +55,22 @@ class _Clock:
         bs, bn = divmod(boot, 1_000_000_000)
         # bpftool's seconds: (rs - bs) + (rn - bn + nsecs) / 1e9, rounded down, in one division
         self.base_ns = (rs - bs) * 1_000_000_000 + rn - bn
+        self._texts: dict[int, str] = {}
 
     def wallclock(self, nsecs: int) -> int:
         return (self.base_ns + nsecs) // 1_000_000_000
 
-    _texts: dict[int, str] = {}
+    def plain(self, nsecs: int) -> str:
+        """bpftool's local-time text of boot-relative ``nsecs``."""
+        text = self._texts.get((self.base_ns + nsecs) // 1_000_000_000)
+        return text if text is not None else self.text((self.base_ns + nsecs) // 1_000_000_000)
 
-    @classmethod
-    def plain(cls, secs: int) -> str:
-        """bpftool's local-time text; programs loaded together share a second, so it is cached."""
-        text = cls._texts.get(secs)
+    def text(self, secs: int) -> str:
+        """bpftool's local-time text of wall-clock ``secs``; programs loaded together share a
+        second, so the texts are kept by second."""
+        text = self._texts.get(secs)
         if text is None:
-            text = cls._texts[secs] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(secs))
+            text = self._texts[secs] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(secs))
         return text
 
 
@@ -94,7 +97,9 @@ class Shower:
     """Builds records for programs; holds the per-run tables (pins, pids, clock).
 
     Only the representation the emitter needs is built: JSON values for -j,
-    text for plain output, rows for --table.
+    text for plain output, rows for --table. Plain and compact JSON text come
+    from the listing's short info tuple (:func:`bpft.kernel.info.prog_list_info`),
+    the other forms from the whole record.
     """
 
     def __init__(self, ctx: Context):
@@ -104,6 +109,7 @@ class Shower:
 
         self.refs = obj_refs("prog")
         self.clock = _Clock()
+        self.memlock = fs.fdinfo_reader("memlock")
         if ctx.emitter.is_json:
             self.mode = "json" if ctx.options.pretty else "compact"
         else:
@@ -115,10 +121,11 @@ class Shower:
             self.text = self._compact_text
         else:
             self.text = lambda fd, info: ctx.emitter.render(self._record(fd, info))
+        self.full_info = self.mode not in ("plain", "compact")
 
     def record(self, fd: int) -> Record:
         try:
-            info = kinfo.prog_info(fd)
+            info = kinfo.prog_info(fd) if self.full_info else kinfo.prog_list_info(fd)
         except OSError as e:
             raise BpftError(f"can't get prog info: {e.strerror}") from None
         return self._record(fd, info)
@@ -135,17 +142,8 @@ class Shower:
         render = render or self.text
         texts: list = []
         try:
-            for _prog_id, fd in iter_prog_fds(start, stop):
-                try:
-                    try:
-                        info = kinfo.prog_info(fd)
-                    except OSError as e:
-                        if e.errno == 2:  # unloaded between GET_FD_BY_ID and GET_INFO
-                            continue
-                        raise BpftError(f"can't get prog info: {e.strerror}") from None
-                    texts.append(render(fd, info))
-                finally:
-                    os.close(fd)
+            for fd, info in iter_prog_infos(start, stop, self.full_info):
+                texts.append(render(fd, info))
         except BpftError as e:
             return texts, e.message, e.exit_code
         return texts, None, 0
@@ -160,7 +158,7 @@ class Shower:
             info.tag.hex(),
             _Dev.name(info.ifindex, info.netns_dev, info.netns_ino) if info.ifindex else None,
             self.clock.wallclock(info.load_time) if info.load_time else None,
-            fs.fdinfo_value(fd, "memlock"),
+            self.memlock(fd),
             map_ids,
             self.pinned.get(info.id, ()) if self.pinned else None,
             self.refs.get(info.id),
@@ -185,47 +183,51 @@ class Shower:
                 "name": name,
                 "tag": tag,
                 "gpl": "yes" if info.gpl_compatible else "no",
-                "loaded_at": _Clock.plain(secs) if secs is not None else "",
+                "loaded_at": self.clock.text(secs) if secs is not None else "",
                 "uid": info.created_by_uid,
                 "xlated": info.xlated_prog_len,
                 "jited": info.jited_prog_len or "-",
-                "memlock": memlock or "",
+                "memlock": memlock.decode(errors="replace") if memlock else "",
                 "map_ids": ",".join(map(str, map_ids)),
                 "pids": ", ".join(f"{comm}({pid})" for pid, comm in refs or ()),
             },
         )
 
-    def _plain_text(self, fd: int, info: kinfo.ProgInfoRec) -> str:
-        """bpftool's plain text of one program (show_prog_plain()).
+    def _name(self, fd: int, raw: bytes) -> str:
+        """The name to print from the info's NUL-padded bytes (bpftool's get_prog_full_name())."""
+        name = raw.split(b"\0", 1)[0]
+        if len(name) < _NAME_SHOWN:
+            return name.decode(errors="replace")
+        return full_name(fd, kinfo.prog_info(fd))
 
-        The hot path of a plain listing: the fields are read by position (see
-        :data:`_HEAD_FIELDS`), each optional piece is ``""`` unless the program
-        has it, and the text is built by one f-string.
+    def _plain_text(self, fd: int, info: tuple) -> str:
+        """bpftool's plain text of one program (show_prog_plain()), from the listing's info tuple.
+
+        The hot path of a plain listing: the fields are unpacked by position
+        (:data:`_LIST_FIELDS`), each optional piece is ``""`` unless the
+        program has it, and the text is built by one f-string.
         """
-        ptype, pid, tag, jited_len, xlated_len, _, _, load_time, uid, nr_map_ids, _, name, ifindex, gpl = info[:14]
-        tname = _TYPE_NAMES[ptype] if ptype < _NR_TYPES else None
+        ptype, pid, tag, jited_len, xlated_len, load_time, uid, nr_map_ids, name, ifindex, gpl, ns_dev, ns_ino, \
+            btf_id, run_time_ns, run_cnt, misses = info  # fmt: skip
         dev = ""
         if ifindex:
-            ns_dev, ns_ino = info[14], info[15]
             devname = _Dev.name(ifindex, ns_dev, ns_ino)
             dev = "  offloaded_to " + (devname or f"ifindex {ifindex} ns_dev {ns_dev} ns_ino {ns_ino}")
-        run_time_ns, misses = info[_RUN_TIME_NS], info[_RECURSION_MISSES]
-        memlock = fs.fdinfo_value(fd, "memlock")
+        memlock = self.memlock(fd)
         map_ids = kinfo.prog_map_ids(fd, nr_map_ids) if nr_map_ids else None
         pins = self.pinned.get(pid) if self.pinned else None
-        btf_id = info[_BTF_ID]
         refs = self.refs.get(pid)
         meta = prog_metadata(fd, map_ids) if map_ids else None
         return (
             f"{pid}: "
-            f"{f'{tname}  ' if tname is not None else f'type {ptype}  '}"
-            f"{f'name {full_name(fd, info)}  ' if name else ''}"
-            f"tag {tag.hex()}{dev}{'  gpl' if gpl else ''}"
-            f"{f' run_time_ns {run_time_ns} run_cnt {info[_RUN_CNT]}' if run_time_ns else ''}"
+            f"{f'{_TYPE_NAMES[ptype]}  ' if ptype < _NR_TYPES else f'type {ptype}  '}"
+            f"{f'name {self._name(fd, name)}  ' if name[0] else ''}"
+            f"tag {tag.hex()}{dev}{'  gpl' if gpl & 1 else ''}"
+            f"{f' run_time_ns {run_time_ns} run_cnt {run_cnt}' if run_time_ns else ''}"
             f"{f' recursion_misses {misses}' if misses else ''}"
-            f"{f'{_NL_TAB}loaded_at {self.clock.plain(self.clock.wallclock(load_time))}  uid {uid}' if load_time else ''}"
+            f"{f'{_NL_TAB}loaded_at {self.clock.plain(load_time)}  uid {uid}' if load_time else ''}"
             f"{_NL_TAB}xlated {xlated_len}B{f'  jited {jited_len}B' if jited_len else '  not jited'}"
-            f"{f'  memlock {memlock}B' if memlock is not None else ''}"
+            f"{f'  memlock {memlock.decode(errors=_REPLACE)}B' if memlock is not None else ''}"
             f"{'  map_ids ' + ','.join(map(str, map_ids)) if map_ids else ''}"
             f"{''.join(f'{_NL_TAB}pinned {p}' for p in pins) if pins else ''}"
             f"{f'{_NL_TAB}btf_id {btf_id}' if btf_id else ''}"
@@ -234,47 +236,44 @@ class Shower:
             f"{_metadata_plain(meta) if meta else ''}"
         )
 
-    def _compact_text(self, fd: int, info: kinfo.ProgInfoRec) -> str:
+    def _compact_text(self, fd: int, info: tuple) -> str:
         """bpftool's compact JSON object of one program, as text (the hot path of ``-j``).
 
-        The common fields are written directly (read by position, as in
-        :meth:`_plain_text`); a program with any of the rarer ones (run stats,
-        offload, pins, pids, metadata) goes through :meth:`_json` and the
-        general renderer, which places them.
+        The common fields are written directly, from the listing's info tuple
+        (as in :meth:`_plain_text`); a program with any of the rarer ones (run
+        stats, offload, pins, pids, metadata) goes through :meth:`_json` and
+        the general renderer, which places them.
         """
-        ptype, pid, tag, jited_len, xlated_len, _, _, load_time, uid, nr_map_ids, _, name, ifindex, gpl = info[:14]
-        if (
-            info[_RUN_TIME_NS]
-            or info[_RECURSION_MISSES]
-            or ifindex
-            or (self.pinned and pid in self.pinned)
-            or self.refs.get(pid)
-        ):
-            return render_json(self._json(*self._values(fd, info)))
+        ptype, pid, tag, jited_len, xlated_len, load_time, uid, nr_map_ids, name, ifindex, gpl, _, _, btf_id, \
+            run_time_ns, _, misses = info  # fmt: skip
+        if run_time_ns or misses or ifindex or (self.pinned and pid in self.pinned) or self.refs.get(pid):
+            return self._general_json(fd)
         map_ids = kinfo.prog_map_ids(fd, nr_map_ids) if nr_map_ids else ()
         if map_ids and prog_metadata(fd, map_ids):
-            return render_json(self._json(*self._values(fd, info)))
-        tname = _TYPE_NAMES[ptype] if ptype < _NR_TYPES else None
-        out = f'{{"id":{pid},"type":' + (f'"{tname}"' if tname is not None else str(ptype))
-        if name:
-            out += ',"name":' + json_quote(full_name(fd, info))
-        out += f',"tag":"{tag.hex()}","gpl_compatible":' + ("true" if gpl else "false")
+            return self._general_json(fd)
+        out = f'{{"id":{pid},"type":' + (f'"{_TYPE_NAMES[ptype]}"' if ptype < _NR_TYPES else str(ptype))
+        if name[0]:
+            out += ',"name":' + json_quote(self._name(fd, name))
+        out += f',"tag":"{tag.hex()}","gpl_compatible":' + ("true" if gpl & 1 else "false")
         if load_time:
             out += f',"loaded_at":{self.clock.wallclock(load_time)},"uid":{uid}'
         if jited_len:
             out += f',"bytes_xlated":{xlated_len},"jited":true,"bytes_jited":{jited_len}'
         else:
             out += f',"bytes_xlated":{xlated_len},"jited":false'
-        memlock = fs.fdinfo_value(fd, "memlock")
+        memlock = self.memlock(fd)
         if memlock is not None:
             out += f',"bytes_memlock":{_atoll(memlock)}'
         if map_ids:
             out += ',"map_ids":[' + ",".join(map(str, map_ids)) + "]"
-        if info[_BTF_ID]:
-            out += f',"btf_id":{info[_BTF_ID]}'
+        if btf_id:
+            out += f',"btf_id":{btf_id}'
         if self.pinned:  # bpftool names "pinned" only when something is pinned at all
             out += ',"pinned":[]'
         return out + "}"
+
+    def _general_json(self, fd: int) -> str:
+        return render_json(self._json(*self._values(fd, kinfo.prog_info(fd))))
 
     @staticmethod
     def _json(info, tname, name, tag, devname, secs, memlock, map_ids, pins, refs, meta) -> dict:
@@ -317,13 +316,14 @@ class Shower:
         return j
 
 
-def _atoll(text: str) -> int:
+def _atoll(text: bytes) -> int:
     """C's atoll(): the leading integer of ``text``, 0 if none."""
     if text.isdigit():
         return int(text)
-    digits = ""
+    digits = b""
     for ch in text.strip():
-        if ch.isdigit() or (not digits and ch in "+-"):
+        ch = bytes((ch,))
+        if ch.isdigit() or (not digits and ch in b"+-"):
             digits += ch
         else:
             break
@@ -343,11 +343,7 @@ def run(ctx: Context, args: Args) -> int:
     em = ctx.emitter
     em.begin_list()
     if em.can_prerender:
-        # Long listings: the id space is split into ranges of equal width that the
-        # parent and forked workers take in turn (bpft.parallel). BPFT_WORKERS splits
-        # even a narrow id span, so tests can exercise the workers.
-        workers = worker_count(2 * MIN_ITEMS)
-        ranges = id_partitions(workers * PARTS_PER_WORKER, 0 if forced_workers() else 2 * MIN_ITEMS)
+        ranges, workers = _listing_parts()
 
         def part(start: int, stop: int):
             return lambda: shower.render_range(start, stop)
@@ -360,6 +356,32 @@ def run(ctx: Context, args: Args) -> int:
             raise BpftError(err, code)
     em.end_list()
     return 0
+
+
+#: From this many program ids on, a listing is spread over forked workers. Forking
+#: costs a few ms here (the child's copy-on-write faults on the interpreter's heap),
+#: which the workers win back only on long listings: on a 2-vCPU VM, none at 2,000
+#: programs, ~15% of the wall time at 10,000 (bench/README.md).
+FORK_FROM_IDS = 5000
+
+#: From this many ids on, a listing is cut into parts even on one process: each
+#: part's texts are written before the next is rendered, so memory stays small.
+STREAM_FROM_IDS = 2 * MIN_ITEMS
+
+
+def _listing_parts() -> tuple[list[tuple[int, int]], int]:
+    """The id ranges a listing renders in turn (see :func:`bpft.parallel.render_partitions`),
+    and how many processes take them. ``BPFT_WORKERS`` forces the workers, and a cut,
+    even for a few ids, so tests can exercise them."""
+    span = prog_id_span()
+    if span is None:
+        return [(0, 0)], 1
+    first, last = span
+    width = last - first + 1
+    workers = worker_count(width, FORK_FROM_IDS)
+    if workers > 1 or width >= STREAM_FROM_IDS or forced_workers():
+        return id_ranges(first, last, workers * PARTS_PER_WORKER), workers
+    return [(0, last)], 1
 
 
 def _show_subset(ctx: Context, args: Args) -> int:
