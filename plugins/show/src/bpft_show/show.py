@@ -37,6 +37,7 @@ if kinfo.LIST_FIELDS != _LIST_FIELDS:
 _NAME_SHOWN = kinfo.BPF_OBJ_NAME_LEN - 1  # a name this long may be cut: full_name() looks further
 _TYPE_NAMES = uapi.PROG_TYPE_NAMES
 _NR_TYPES = len(_TYPE_NAMES)
+_TYPE_JSON = [json_quote(name) for name in _TYPE_NAMES]
 _NL_TAB = "\n\t"  # f-string expressions cannot hold a backslash before Python 3.12
 _REPLACE = "replace"
 
@@ -251,26 +252,22 @@ class Shower:
         map_ids = kinfo.prog_map_ids(fd, nr_map_ids) if nr_map_ids else ()
         if map_ids and prog_metadata(fd, map_ids):
             return self._general_json(fd)
-        out = f'{{"id":{pid},"type":' + (f'"{_TYPE_NAMES[ptype]}"' if ptype < _NR_TYPES else str(ptype))
-        if name[0]:
-            out += ',"name":' + json_quote(self._name(fd, name))
-        out += f',"tag":"{tag.hex()}","gpl_compatible":' + ("true" if gpl & 1 else "false")
-        if load_time:
-            out += f',"loaded_at":{self.clock.wallclock(load_time)},"uid":{uid}'
-        if jited_len:
-            out += f',"bytes_xlated":{xlated_len},"jited":true,"bytes_jited":{jited_len}'
-        else:
-            out += f',"bytes_xlated":{xlated_len},"jited":false'
+        name_part = ',"name":' + json_quote(self._name(fd, name)) if name[0] else ""
+        loaded = f',"loaded_at":{self.clock.wallclock(load_time)},"uid":{uid}' if load_time else ""
+        jited = f'true,"bytes_jited":{jited_len}' if jited_len else "false"
         memlock = self.memlock(fd)
-        if memlock is not None:
-            out += f',"bytes_memlock":{_atoll(memlock)}'
+        tail = f',"bytes_memlock":{_atoll(memlock)}' if memlock is not None else ""
         if map_ids:
-            out += ',"map_ids":[' + ",".join(map(str, map_ids)) + "]"
+            tail += ',"map_ids":[' + ",".join(map(str, map_ids)) + "]"
         if btf_id:
-            out += f',"btf_id":{btf_id}'
+            tail += f',"btf_id":{btf_id}'
         if self.pinned:  # bpftool names "pinned" only when something is pinned at all
-            out += ',"pinned":[]'
-        return out + "}"
+            tail += ',"pinned":[]'
+        return (
+            f'{{"id":{pid},"type":{_TYPE_JSON[ptype] if ptype < _NR_TYPES else ptype}{name_part},'
+            f'"tag":"{tag.hex()}","gpl_compatible":{"true" if gpl & 1 else "false"}{loaded},'
+            f'"bytes_xlated":{xlated_len},"jited":{jited}{tail}}}'
+        )
 
     def _general_json(self, fd: int) -> str:
         return render_json(self._json(*self._values(fd, kinfo.prog_info(fd))))
