@@ -64,6 +64,23 @@ def test_streaming_and_one_pass_rendering_agree():
         assert w1.take() == w2.take()
 
 
+def test_raw_values_write_what_raw_writes_one_by_one():
+    for pretty in (False, True):
+        for texts in ([], ["1"], ["1", '{"a":2}', "[]"]):
+            for before in (0, 1):  # first values of the array, and values after one
+                one, many = JsonWriter(pretty), JsonWriter(pretty)
+                for w in (one, many):
+                    w.start_array()
+                    if before:
+                        w.raw("0")
+                for t in texts:
+                    one.raw(t)
+                many.raw_values(texts)
+                one.end_array()
+                many.end_array()
+                assert one.take() == many.take()
+
+
 def test_strings_are_valid_json():
     for text in ['a"b', "back\\slash", "tab\tnl\n", "quote'", "\x01ctl"]:
         assert json.loads(json_quote(text)) == text

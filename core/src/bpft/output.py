@@ -169,6 +169,12 @@ class JsonWriter:
         self._eor()
         self.parts.append(text)
 
+    def raw_values(self, texts: list[str]) -> None:
+        """:meth:`raw` of each text in turn (values of the open array), in one append."""
+        if texts:
+            self._eor()
+            self.parts.append(",".join(texts))
+
     def string(self, text: str) -> None:
         self.raw(json_quote(text))
 
@@ -307,9 +313,7 @@ class JsonEmitter(Emitter):
         return _render(rec.json, self.writer.depth, self.writer.pretty)
 
     def emit_rendered(self, texts: list[str]) -> None:
-        w = self.writer
-        for t in texts:
-            w.raw(t)
+        self.writer.raw_values(texts)
         self._flush()
 
     def error(self, message: str) -> None:
