@@ -53,7 +53,41 @@ _HDR = struct.Struct("<HBBIIIII")
 _TYPE = struct.Struct("<III")
 
 
-class Btf:
+class TypeWalks:
+    """Walks over a type graph that only needs ``type(id)``: shared by :class:`Btf` and the
+    loader's lazily decoded kernel BTF."""
+
+    def resolve(self, type_id: int) -> int:
+        """Follow typedefs and modifiers to the underlying type id."""
+        for _ in range(64):
+            if type_id == 0:
+                return 0
+            t = self.type(type_id)
+            if t.kind not in MODIFIERS:
+                return type_id
+            type_id = t.size_or_type
+        raise BTFError("type chain too long")
+
+    def size(self, type_id: int) -> int:
+        """Size in bytes of a type (bpftool's btf__resolve_size)."""
+        nelems = 1
+        for _ in range(64):
+            t = self.type(type_id)
+            if t.kind in (INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT):
+                return nelems * t.size_or_type
+            if t.kind == PTR:
+                return nelems * 8
+            if t.kind in MODIFIERS or t.kind == VAR:
+                type_id = t.size_or_type
+            elif t.kind == ARRAY:
+                nelems *= t.members[2]
+                type_id = t.members[0]
+            else:
+                raise BTFError(f"type {type_id} has no size")
+        raise BTFError("type chain too long")
+
+
+class Btf(TypeWalks):
     """Types and strings of one BTF blob (plus its base, for split BTF)."""
 
     def __init__(self, data: bytes, base: Btf | None = None):
@@ -104,35 +138,6 @@ class Btf:
             raise BTFError(f"string offset {off} out of range")
         end = self.strings.find(b"\0", off)
         return self.strings[off : end if end >= 0 else None].decode(errors="replace")
-
-    def resolve(self, type_id: int) -> int:
-        """Follow typedefs and modifiers to the underlying type id."""
-        for _ in range(64):
-            if type_id == 0:
-                return 0
-            t = self.type(type_id)
-            if t.kind not in MODIFIERS:
-                return type_id
-            type_id = t.size_or_type
-        raise BTFError("type chain too long")
-
-    def size(self, type_id: int) -> int:
-        """Size in bytes of a type (bpftool's btf__resolve_size)."""
-        nelems = 1
-        for _ in range(64):
-            t = self.type(type_id)
-            if t.kind in (INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT):
-                return nelems * t.size_or_type
-            if t.kind == PTR:
-                return nelems * 8
-            if t.kind in MODIFIERS or t.kind == VAR:
-                type_id = t.size_or_type
-            elif t.kind == ARRAY:
-                nelems *= t.members[2]
-                type_id = t.members[0]
-            else:
-                raise BTFError(f"type {type_id} has no size")
-        raise BTFError("type chain too long")
 
 
 def _read_type(data: bytes, pos: int) -> tuple[Type, int]:

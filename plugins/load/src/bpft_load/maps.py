@@ -459,28 +459,12 @@ def collect_st_ops_relos(obj: Object, data: bytes, log: Log) -> None:
         m.st_progs[idx] = prog
 
 
-def _kskip(kb, tid: int) -> int:
-    while tid and kb.type(tid).kind in B.MODIFIERS:
-        tid = kb.type(tid).size_or_type
-    return tid
-
-
-def _ksize(kb, tid: int) -> int:
-    n = 1
-    for _ in range(64):
-        tid = _kskip(kb, tid)
-        t = kb.type(tid) if tid else None
-        if t is None:
-            return -1
-        if t.kind in (B.INT, B.STRUCT, B.UNION, B.ENUM, B.ENUM64, B.FLOAT):
-            return n * t.size_or_type
-        if t.kind == B.PTR:
-            return n * 8
-        if t.kind != B.ARRAY:
-            return -1
-        n *= t.members[2]
-        tid = t.members[0]
-    return -1
+def _size(btf, tid: int) -> int:
+    """btf__resolve_size(): the type's size, -1 when it has none."""
+    try:
+        return btf.size(tid)
+    except B.BTFError:
+        return -1
 
 
 def init_kern_struct_ops(obj: Object, log: Log) -> None:
@@ -528,7 +512,7 @@ def init_kern_struct_ops(obj: Object, log: Log) -> None:
             if bsz or kbsz:
                 log.warn(f"struct_ops init_kern {m.name}: bitfield {mname} is not supported")
                 raise OpenError()
-            lt, kmt = btf.resolve(mtype), _kskip(kb, kmtype)
+            lt, kmt = btf.resolve(mtype), kb.resolve(kmtype)
             lk, kk = btf.type(lt).kind if lt else B.UNKN, kb.type(kmt).kind if kmt else B.UNKN
             if lk != kk:
                 log.warn(f"struct_ops init_kern {m.name}: Unmatched member type {mname} {lk} != {kk}(kernel)")
@@ -537,7 +521,7 @@ def init_kern_struct_ops(obj: Object, log: Log) -> None:
                 prog = m.st_progs.get(i)
                 if prog is None:
                     continue
-                kf = _kskip(kb, kb.type(kmt).size_or_type)
+                kf = kb.resolve(kb.type(kmt).size_or_type)
                 if not kf or kb.type(kf).kind != B.FUNC_PROTO:
                     log.warn(f"struct_ops init_kern {m.name}: kernel member {mname} is not a func ptr")
                     raise OpenError()
@@ -547,11 +531,7 @@ def init_kern_struct_ops(obj: Object, log: Log) -> None:
                     f"from data(+{boff // 8}) to kern_data(+{kboff // 8})"
                 )
                 continue
-            try:
-                msize = btf.size(mtype)
-            except B.BTFError:
-                msize = -1
-            ksize = _ksize(kb, kmtype)
+            msize, ksize = _size(btf, mtype), _size(kb, kmtype)
             if msize < 0 or ksize < 0 or msize != ksize:
                 log.warn(f"struct_ops init_kern {m.name}: Error in size of member {mname}: {msize} != {ksize}(kernel)")
                 raise OpenError()

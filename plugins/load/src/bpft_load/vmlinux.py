@@ -119,7 +119,7 @@ class _Crcs(dict):
         return v
 
 
-class KernelBtf:
+class KernelBtf(_btf.TypeWalks):
     """The kernel's BTF, mapped and decoded lazily (see the module docstring).
 
     ``type(id)`` decodes one record on demand; ``candidates(essential_name)``
