@@ -159,20 +159,11 @@ def fdinfo_reader(key: str):
     and re-read (see ``_fdinfo_files``).
     """
     needle = key.encode()
-    kept = _fdinfo_files
-    pread = os.pread
 
     def value(fd: int) -> bytes | None:
-        f = kept.get(fd)
-        if f is not None:
-            try:
-                data = pread(f, 4096, 0)
-            except OSError:
-                return None  # nothing holds that number now
-        else:
-            data = _fdinfo_text(fd)
-            if data is None:
-                return None
+        data = _fdinfo_text(fd)
+        if data is None:
+            return None
         pos = data.find(needle)
         if pos < 0:
             return None
@@ -189,7 +180,7 @@ _readers: dict[str, object] = {}
 
 
 def fdinfo_value(fd: int, key: str) -> str | None:
-    """bpftool's get_fdinfo(): the value (after the tab) of the first line starting with ``key``."""
+    """:func:`fdinfo_reader`'s value for ``key`` on ``fd``, as text."""
     read = _readers.get(key)
     if read is None:
         read = _readers[key] = fdinfo_reader(key)
