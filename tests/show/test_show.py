@@ -488,3 +488,13 @@ def test_listing_parts_by_id_span(monkeypatch, span, env, forks, cut):
     if span:
         ids = [i for start, stop in ranges for i in range(start + 1, stop + 1)]
         assert ids == list(range(span[0] if cut else 1, span[1] + 1))  # every id once, up to the last
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [(b"4096", 4096), (b" -12abc", -12), (b"+5", 5), (b"-", 0), (b"", 0), (b"abc", 0), (b"\t 7 ", 7), (b"+-5", 0)],
+)
+def test_memlock_text_read_as_atoll_does(text, value):
+    from bpft_show.show import _atoll
+
+    assert _atoll(text) == value

@@ -13,6 +13,7 @@ bpftool's order, and whose plain text is bpftool's layout:
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from bpft.api import Context
@@ -21,7 +22,7 @@ from bpft.grammar import Args
 from bpft.kernel import fs, uapi
 from bpft.kernel import info as kinfo
 from bpft.output import RawJson, Record, json_quote, render_json
-from bpft.parallel import MIN_ITEMS, PARTS_PER_WORKER, forced_workers, render_partitions, worker_count
+from bpft.parallel import PARTS_PER_WORKER, forced_workers, render_partitions, worker_count
 from bpft.progs import full_name, id_ranges, iter_prog_infos, pinned_paths, prog_id_span
 
 from .metadata import prog_metadata
@@ -63,8 +64,7 @@ class _Clock:
 
     def plain(self, nsecs: int) -> str:
         """bpftool's local-time text of boot-relative ``nsecs``."""
-        text = self._texts.get((self.base_ns + nsecs) // 1_000_000_000)
-        return text if text is not None else self.text((self.base_ns + nsecs) // 1_000_000_000)
+        return self.text(self.wallclock(nsecs))
 
     def text(self, secs: int) -> str:
         """bpftool's local-time text of wall-clock ``secs``; programs loaded together share a
@@ -313,21 +313,15 @@ class Shower:
         return j
 
 
+_LEADING_INT = re.compile(rb"\s*([+-]?\d+)")
+
+
 def _atoll(text: bytes) -> int:
-    """C's atoll(): the leading integer of ``text``, 0 if none."""
+    """C's atoll(): the leading integer of ``text`` (after white space), 0 if none."""
     if text.isdigit():
         return int(text)
-    digits = b""
-    for ch in text.strip():
-        ch = bytes((ch,))
-        if ch.isdigit() or (not digits and ch in b"+-"):
-            digits += ch
-        else:
-            break
-    try:
-        return int(digits)
-    except ValueError:
-        return 0
+    m = _LEADING_INT.match(text)
+    return int(m[1]) if m else 0
 
 
 def run(ctx: Context, args: Args) -> int:
@@ -363,7 +357,7 @@ FORK_FROM_IDS = 5000
 
 #: From this many ids on, a listing is cut into parts even on one process: each
 #: part's texts are written before the next is rendered, so memory stays small.
-STREAM_FROM_IDS = 2 * MIN_ITEMS
+STREAM_FROM_IDS = 600
 
 
 def _listing_parts() -> tuple[list[tuple[int, int]], int]:
