@@ -6,6 +6,8 @@ import errno
 import os
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 
 def _load_filters(count: int, prefix: str) -> list[int]:
@@ -67,22 +69,24 @@ def test_list_info_is_the_full_info_in_short(filters):
 @pytest.mark.kernel
 def test_walk_yields_each_program_of_its_range_once(filters):
     from bpft.kernel import info as kinfo
-    from bpft.progs import iter_prog_infos, prog_id_span
+    from bpft.progs import prog_id_span, render_prog_infos
 
     ids = [kinfo.prog_info(fd).id for fd in filters]
     first, last = prog_id_span()
     assert first <= min(ids) and max(ids) <= last
     for full in (False, True):
-        seen = [info[1] if not full else info.id for _fd, info in iter_prog_infos(min(ids) - 1, max(ids), full)]
+        seen: list = []
+        render_prog_infos(lambda fd, info, full=full: info.id if full else info[1], seen, min(ids) - 1, max(ids), full)
         assert set(ids) <= set(seen) and seen == sorted(set(seen))
         assert all(min(ids) <= i <= max(ids) for i in seen)
 
 
 @pytest.mark.kernel
-def test_walk_closes_each_fd_as_it_moves_on(filters):
-    from bpft.progs import iter_prog_infos
+def test_walk_closes_each_fd_once_rendered(filters):
+    from bpft.progs import render_prog_infos
 
-    fds = [fd for fd, _info in iter_prog_infos()]
+    fds: list = []
+    render_prog_infos(lambda fd, info: (os.fstat(fd), fd)[1], fds)  # open while rendered
     assert fds
     for fd in set(fds):
         with pytest.raises(OSError):
@@ -106,3 +110,49 @@ def test_fdinfo_value_finds_a_line_by_its_key():
     finally:
         os.close(r)
         os.close(w)
+
+
+def _get_fdinfo_model(data: bytes, key: bytes) -> bytes | None:
+    """bpftool's get_fdinfo(), line by line as its C reads: getline(), strstr(), strchr('\\t'),
+    the `!value[1]` test, and the last character of the value dropped (the newline, or a real
+    character on a last line without one)."""
+    lines = [line + b"\n" for line in data.split(b"\n")]
+    lines[-1] = lines[-1][:-1]  # what follows the last newline: a line without one, or nothing
+    for line in lines:
+        if key not in line:
+            continue
+        tab = line.find(b"\t")
+        if tab < 0 or tab + 1 == len(line):
+            return None
+        return line[tab + 1 : -1]
+    return None
+
+
+@given(
+    lines=st.lists(
+        st.tuples(
+            st.sampled_from(["memlock", "xmemlock", "memlock:", "mem", "a\tmemlock", "\tmemlock", "flags"]),
+            st.sampled_from([":\t", ":", "\t", ": ", ""]),
+            st.text(alphabet="0123\t:memlock", max_size=8),
+        ),
+        max_size=6,
+    ),
+    last_newline=st.booleans(),
+    key=st.sampled_from(["memlock", "mem", "lock", "flags", "\t"]),
+)
+@example(lines=[("pos", ":\t", "0"), ("memlock", ":\t", "4096")], last_newline=True, key="memlock")  # the kernel's
+@example(lines=[("\tmemlock", ":\t", "1")], last_newline=True, key="memlock")  # a tab first in the text
+@example(lines=[("memlock", ":\t", "4096")], last_newline=False, key="memlock")  # no last newline
+@example(lines=[("flags", ":\t", "02"), ("memlock", ":\t", "")], last_newline=False, key="memlock")
+def test_fdinfo_reader_matches_bpftool_get_fdinfo(lines, last_newline, key):
+    """The reader's fast path (a line "key:\\tvalue") and its general one agree with bpftool's
+    get_fdinfo() on any text, keys inside lines, tabs before keys and a last line without newline."""
+    from bpft.kernel import fs
+
+    data = "\n".join(k + sep + v for k, sep, v in lines).encode()
+    if data and last_newline:
+        data += b"\n"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fs, "_fdinfo_text", lambda fd: data)
+        mp.setattr(fs, "_fdinfo_files", {})  # no kept file: the text comes from _fdinfo_text
+        assert fs.fdinfo_reader(key)(12345) == _get_fdinfo_model(data, key.encode())

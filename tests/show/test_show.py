@@ -358,7 +358,6 @@ def _list_info(info) -> tuple:
 
 def test_rendering_of_fields_no_program_here_has():
     """Unknown type, no name, not jited, recursion misses, an offload device not in our netns."""
-    from bpft.kernel.fs import fdinfo_reader
     from bpft_show.show import Shower
 
     info = _info(
@@ -374,8 +373,7 @@ def test_rendering_of_fields_no_program_here_has():
         gpl_compatible=0,
     )
     shower = Shower.__new__(Shower)  # no context: no pins walked, no processes holding it
-    shower.pinned, shower.refs, shower.clock = None, {}, None
-    shower.memlock = fdinfo_reader("memlock")
+    shower._tables("plain", None, {})
     plain = shower._plain_text(-1, _list_info(info))  # fd -1: no fdinfo, so no memlock
     assert plain == (
         "7: type 99  tag 005a3d2123620c8b  offloaded_to ifindex 4 ns_dev 1 ns_ino 2"

@@ -51,8 +51,8 @@ def iter_prog_fds(start: int = 0, stop: int | None = None) -> Iterator[tuple[int
     The same walk as :func:`iter_prog_ids` + :func:`open_prog`, in fewer
     calls: programs loaded together have consecutive ids, so the id after the
     last one is tried directly (one GET_FD_BY_ID); only when it is not there
-    does the kernel name the next one (GET_NEXT_ID, then GET_FD_BY_ID), with
-    bpftool's errors. Programs unloaded meanwhile are skipped.
+    does the kernel name the next one (:func:`_next_prog_fd`). Programs
+    unloaded meanwhile are skipped.
     """
     prog_id = start
     open_id = _open_prog_id
@@ -60,38 +60,62 @@ def iter_prog_fds(start: int = 0, stop: int | None = None) -> Iterator[tuple[int
         fd = open_id(prog_id + 1)
         if fd >= 0:
             prog_id += 1
-            yield prog_id, fd
-            continue
-        # a gap, or an error the slow path reports as bpftool does
+        else:
+            step = _next_prog_fd(prog_id, stop)
+            if step is None:
+                return
+            prog_id, fd = step
+        yield prog_id, fd
+
+
+def _next_prog_fd(prog_id: int, stop: int | None) -> tuple[int, int] | None:
+    """The slow step of a walk, where the id after ``prog_id`` is not there: the kernel names
+    the next program (GET_NEXT_ID), which is opened; ``(id, fd)``, or None past ``stop`` or at
+    the end. Programs unloaded meanwhile are skipped; other failures are bpftool's errors."""
+    while True:
         nxt = _next_prog_id(prog_id)
         if nxt is None or (stop is not None and nxt > stop):
-            return
-        prog_id = nxt
+            return None
         fd = open_prog(nxt)
         if fd is not None:
-            yield prog_id, fd
+            return nxt, fd
+        prog_id = nxt
 
 
-def iter_prog_infos(start: int = 0, stop: int | None = None, full: bool = False) -> Iterator[tuple[int, tuple]]:
-    """``(fd, info)`` of each program with ``start < id <= stop``, ascending: the loop of a listing.
+def render_prog_infos(render, out: list, start: int = 0, stop: int | None = None, full: bool = False) -> None:
+    """Append ``render(fd, info)`` to ``out`` for each program with ``start < id <= stop``,
+    ascending: the loop of a listing.
 
     ``info`` is the :data:`~bpft.kernel.info.LIST_FIELDS` tuple of
     :func:`~bpft.kernel.info.prog_list_info`, or with ``full`` the whole
-    :class:`~bpft.kernel.info.ProgInfoRec`. The fd is ours until the walk
-    moves on (then it is closed). Programs unloaded meanwhile are skipped;
-    any other failure to read an info is bpftool's error.
+    :class:`~bpft.kernel.info.ProgInfoRec`; ``fd`` is closed once ``render``
+    returns. The walk of :func:`iter_prog_fds`, written out in one loop with
+    no generator between the kernel calls and ``render`` (a listing of
+    thousands of programs runs it for each). Programs unloaded meanwhile are
+    skipped; any other failure to read an info raises bpftool's error, and
+    ``out`` keeps what came before it.
     """
     read = kinfo.prog_info if full else kinfo.prog_list_info
-    close = os.close
-    for _prog_id, fd in iter_prog_fds(start, stop):
+    open_id, close, append = _open_prog_id, os.close, out.append
+    prog_id = start
+    while stop is None or prog_id < stop:
+        fd = open_id(prog_id + 1)
+        if fd >= 0:
+            prog_id += 1
+        else:
+            step = _next_prog_fd(prog_id, stop)
+            if step is None:
+                return
+            prog_id, fd = step
         try:
-            try:
-                info = read(fd)
-            except OSError as e:
-                if e.errno == errno.ENOENT:  # unloaded between GET_FD_BY_ID and GET_INFO
-                    continue
-                raise BpftError(f"can't get prog info: {e.strerror}") from None
-            yield fd, info
+            info = read(fd)
+        except OSError as e:
+            close(fd)
+            if e.errno == errno.ENOENT:  # unloaded between GET_FD_BY_ID and GET_INFO
+                continue
+            raise BpftError(f"can't get prog info: {e.strerror}") from None
+        try:
+            append(render(fd, info))
         finally:
             close(fd)
 

@@ -153,27 +153,53 @@ def fdinfo_reader(key: str):
     """A function ``value(fd)``: bpftool's get_fdinfo() for ``key`` on our own fd ``fd``, as bytes.
 
     That is the text after the first tab of the first line that contains
-    ``key`` (anywhere: bpftool matches with strstr()), up to the newline; None
-    if no line has the key or the tab ends the file. A listing calls it once
-    per program: the fdinfo files of the last few fd numbers are kept open
-    and re-read (see ``_fdinfo_files``).
+    ``key`` (anywhere: bpftool matches with strstr()), up to the newline (a
+    last line without one loses its last character, as in bpftool); None if
+    no line has the key, the line has no tab, or the tab ends the file. A
+    listing calls it once per program: the fdinfo files of the last few fd
+    numbers are kept open and re-read (see ``_fdinfo_files``).
     """
     needle = key.encode()
+    line_head = needle + b":\t"  # how the kernel writes its own keys
+    plain_key = b"\t" not in needle and b"\n" not in needle
+    kept, pread = _fdinfo_files, os.pread
 
     def value(fd: int) -> bytes | None:
-        data = _fdinfo_text(fd)
-        if data is None:
-            return None
+        f = kept.get(fd)
+        if f is None:
+            data = _fdinfo_text(fd)
+            if data is None:
+                return None
+        else:  # _fdinfo_text's kept-file path, inline: a listing reads one file per program
+            try:
+                data = pread(f, 4096, 0)
+            except OSError:
+                return None  # nothing holds that number now
+        # The usual line, "key:\tvalue\n", by partition() (the cheapest way through bytes
+        # here: find() with bounds parses its arguments slowly, and `in` tries the key as an
+        # int first). It is the line bpftool takes when it starts with the key and no
+        # earlier text has the key.
+        head, found, rest = data.partition(line_head)
+        if found and plain_key and (not head or head[-1] == 10) and head.find(needle) < 0:
+            got, newline, _ = rest.partition(b"\n")
+            if newline:
+                return got
         pos = data.find(needle)
-        if pos < 0:
-            return None
-        line = data[data.rfind(b"\n", 0, pos) + 1 :].partition(b"\n")
-        tab = line[0].find(b"\t")
-        if tab < 0 or (tab + 1 == len(line[0]) and not line[1]):
-            return None
-        return line[0][tab + 1 :]
+        return _value_in_line(data, pos, len(needle)) if pos >= 0 else None
 
     return value
+
+
+def _value_in_line(data: bytes, pos: int, key_len: int) -> bytes | None:
+    """get_fdinfo()'s value of the line holding ``data[pos:pos + key_len]``: after the line's
+    first tab, up to the newline (a last line without one loses its last character)."""
+    line = data.rfind(b"\n", 0, pos) + 1
+    end = data.find(b"\n", pos + key_len)
+    if end >= 0:
+        tab = data.find(b"\t", line, end)
+        return data[tab + 1 : end] if tab >= 0 else None
+    tab = data.find(b"\t", line)
+    return data[tab + 1 : -1] if 0 <= tab < len(data) - 1 else None
 
 
 _readers: dict[str, object] = {}

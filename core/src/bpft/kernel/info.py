@@ -112,12 +112,9 @@ ProgInfoRec = namedtuple("ProgInfoRec", _PROG_INFO_FIELDS)
 ProgInfoRec.__doc__ = """bpf_prog_info scalars, read-only: ``name`` is NUL-stripped bytes, ``tag`` 8 bytes."""
 _PROG_INFO = struct.Struct("<II8sIIQQQIIQ16sIIQQIIQQIIQIIQQIIIIQQQQIII4x")
 assert _PROG_INFO.size == ctypes.sizeof(ProgInfo)
-_prog_info_buf = ProgInfo()
+_prog_info_buf = ProgInfo()  # the one buffer program infos are read into
 _new_tuple = tuple.__new__
-_prog_info_len = ctypes.sizeof(ProgInfo)
-_prog_info_bytes = memoryview(_prog_info_buf).cast("B")  # zeroed by slice assignment: no ctypes call
-_PROG_INFO_ZERO = bytes(_prog_info_len)
-_read_prog_info = sc.info_reader(_prog_info_buf)
+_read_prog_info = sc.info_reader(_prog_info_buf, _PROG_INFO.unpack_from)
 
 
 def prog_info(fd: int) -> ProgInfoRec:
@@ -125,9 +122,7 @@ def prog_info(fd: int) -> ProgInfoRec:
 
     This is the hot path of ``prog show``: one reused buffer, one unpack.
     """
-    _prog_info_bytes[:] = _PROG_INFO_ZERO
-    _read_prog_info(fd)
-    fields = list(_PROG_INFO.unpack_from(_prog_info_buf))
+    fields = list(_read_prog_info(fd))
     fields[11] = fields[11].split(b"\0", 1)[0]  # name
     fields[13] &= 1  # gpl_compatible:1
     return _new_tuple(ProgInfoRec, fields)  # ProgInfoRec._make without its checks
@@ -161,15 +156,10 @@ def _list_struct() -> struct.Struct:
 _LIST_INFO = _list_struct()
 
 
-def prog_list_info(fd: int) -> tuple:
-    """The program's :data:`LIST_FIELDS`, as a plain tuple; raises OSError as :func:`prog_info`.
-
-    The hot path of a listing: fewer fields than :func:`prog_info` and no
-    post-processing (a listing of thousands of programs reads this for each).
-    """
-    _prog_info_bytes[:] = _PROG_INFO_ZERO
-    _read_prog_info(fd)
-    return _LIST_INFO.unpack_from(_prog_info_buf)
+prog_list_info = sc.info_reader(_prog_info_buf, _LIST_INFO.unpack_from)
+prog_list_info.__doc__ = """``prog_list_info(fd)``: the program's :data:`LIST_FIELDS`, as a plain tuple; raises
+OSError as :func:`prog_info`. The hot path of a listing: fewer fields than :func:`prog_info`
+and no post-processing (a listing of thousands of programs reads this for each)."""
 
 
 def map_info(fd: int) -> MapInfo:

@@ -392,27 +392,32 @@ def obj_get_info_by_fd(fd: int, info: ctypes.Structure) -> int:
     return a.info_len
 
 
-def info_reader(info: ctypes.Structure):
-    """A function ``read(fd)`` that fills ``info`` (zeroed by the caller) for program or map ``fd``.
+def info_reader(info: ctypes.Structure, unpack):
+    """A function ``read(fd)``: ``unpack(info)`` once the kernel has filled ``info`` (zeroed
+    first) for program or map ``fd``; raises BpfError.
 
-    For long listings: the attr naming ``info`` is built once, so a call sets
-    only the fd. (A kernel with a shorter struct writes its length back into
-    the attr; later calls then ask for that length, which is all it has.)
+    For long listings, one call per object: the attr naming ``info`` is built
+    once, so a call sets only the fd. (A kernel with a shorter struct writes its
+    length back into the attr; later calls then ask for that length, which is
+    all it has.)
     """
     info_addr, info_size = ctypes.addressof(info), ctypes.sizeof(info)
+    info_bytes, zero = memoryview(info).cast("B"), bytes(info_size)  # zeroed by slice assignment
     attr = _InfoAttr(0, info_size, info_addr)
     fd_slot = memoryview(attr).cast("B").cast("I")  # fd_slot[0] is attr.bpf_fd, without a ctypes descriptor
     ptr = ctypes.c_void_p(ctypes.addressof(attr))
     size = ctypes.sizeof(attr)
     keep = (info, attr)  # the closure holds what the addresses point at
 
-    def read(fd: int, _keep=keep) -> None:
+    def read(fd: int, _keep=keep):
+        info_bytes[:] = zero
         fd_slot[0] = fd
         if _quick_syscall(_nr, OBJ_GET_INFO_BY_FD, ptr, size) < 0:
             # again, for the errno, from the same zeroed info
-            ctypes.memset(info_addr, 0, info_size)
+            info_bytes[:] = zero
             if _hot_syscall(_nr, OBJ_GET_INFO_BY_FD, ptr, size) < 0:
                 raise BpfError(ctypes.get_errno(), OBJ_GET_INFO_BY_FD)
+        return unpack(info)
 
     return read
 

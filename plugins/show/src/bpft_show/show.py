@@ -23,7 +23,7 @@ from bpft.kernel import fs, uapi
 from bpft.kernel import info as kinfo
 from bpft.output import RawJson, Record, json_quote, render_json
 from bpft.parallel import PARTS_PER_WORKER, forced_workers, render_partitions, worker_count
-from bpft.progs import full_name, id_ranges, iter_prog_infos, pinned_paths, prog_id_span
+from bpft.progs import full_name, id_ranges, pinned_paths, prog_id_span, render_prog_infos
 
 from .metadata import prog_metadata
 
@@ -39,6 +39,9 @@ _NAME_SHOWN = kinfo.BPF_OBJ_NAME_LEN - 1  # a name this long may be cut: full_na
 _TYPE_NAMES = uapi.PROG_TYPE_NAMES
 _NR_TYPES = len(_TYPE_NAMES)
 _TYPE_JSON = [json_quote(name) for name in _TYPE_NAMES]
+_TYPE_PARTS = [f"{name}  " for name in _TYPE_NAMES]
+_GPL = ("", "  gpl")  # by gpl_compatible & 1
+_JSON_BOOL = ("false", "true")
 _NL_TAB = "\n\t"  # f-string expressions cannot hold a backslash before Python 3.12
 _REPLACE = "replace"
 
@@ -47,31 +50,41 @@ def _metadata_plain(meta: list) -> str:
     return "\tmetadata:" + "".join(f"\n\t\t{key} = {text}" for key, _, text in meta) + "\n"
 
 
-class _Clock:
-    """bpftool's print_boot_time(): boot-relative ns to wall-clock seconds, and their text."""
+class _Clock(dict):
+    """bpftool's print_boot_time(): boot-relative ns to wall-clock seconds, and their text.
+
+    ``clock[secs]`` is the local-time text of wall-clock ``secs``, made once
+    per second (programs loaded together share one): a listing looks its texts
+    up with ``clock[(clock.base_ns + load_time) // 1_000_000_000]``.
+    """
 
     def __init__(self) -> None:
+        super().__init__()
         real = time.clock_gettime_ns(time.CLOCK_REALTIME)
         boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         rs, rn = divmod(real, 1_000_000_000)
         bs, bn = divmod(boot, 1_000_000_000)
         # bpftool's seconds: (rs - bs) + (rn - bn + nsecs) / 1e9, rounded down, in one division
         self.base_ns = (rs - bs) * 1_000_000_000 + rn - bn
-        self._texts: dict[int, str] = {}
+
+    def __missing__(self, secs: int) -> str:
+        text = self[secs] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(secs))
+        return text
 
     def wallclock(self, nsecs: int) -> int:
+        """The wall-clock seconds of boot-relative ``nsecs``."""
         return (self.base_ns + nsecs) // 1_000_000_000
 
-    def plain(self, nsecs: int) -> str:
-        """bpftool's local-time text of boot-relative ``nsecs``."""
-        return self.text(self.wallclock(nsecs))
 
-    def text(self, secs: int) -> str:
-        """bpftool's local-time text of wall-clock ``secs``; programs loaded together share a
-        second, so the texts are kept by second."""
-        text = self._texts.get(secs)
-        if text is None:
-            text = self._texts[secs] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(secs))
+class _TextCache(dict):
+    """``cache[key]`` is ``make(key)``, made once per key: pieces of text that many programs share."""
+
+    def __init__(self, make) -> None:
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, key):
+        text = self[key] = self.make(key)
         return text
 
 
@@ -105,24 +118,35 @@ class Shower:
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.pinned = pinned_paths("prog") if ctx.options.bpffs else None
+        if ctx.emitter.is_json:
+            mode = "json" if ctx.options.pretty else "compact"
+        else:
+            mode = "plain" if ctx.emitter.can_prerender else "table"
         from bpft.kernel.procfs import obj_refs
 
-        self.refs = obj_refs("prog")
-        self.clock = _Clock()
-        self.memlock = fs.fdinfo_reader("memlock")
-        if ctx.emitter.is_json:
-            self.mode = "json" if ctx.options.pretty else "compact"
-        else:
-            self.mode = "plain" if ctx.emitter.can_prerender else "table"
+        self._tables(mode, pinned_paths("prog") if ctx.options.bpffs else None, obj_refs("prog"))
         # the text of one program for pre-rendering emitters, by the shortest path for the mode
-        if self.mode == "plain":
+        if mode == "plain":
             self.text = self._plain_text
-        elif self.mode == "compact":
+        elif mode == "compact":
             self.text = self._compact_text
         else:
             self.text = lambda fd, info: ctx.emitter.render(self._record(fd, info))
-        self.full_info = self.mode not in ("plain", "compact")
+        self.full_info = mode not in ("plain", "compact")
+
+    def _tables(self, mode: str, pinned: dict | None, refs: dict) -> None:
+        """What a run looks programs up in: their pins (None without ``-f``), the processes
+        that hold them, the clock, and the pieces of text that many programs share (by the
+        memlock texts of fdinfo)."""
+        self.mode, self.pinned, self.refs = mode, pinned, refs
+        self.by_id = bool(pinned or refs)  # some program has pins or pids: texts look them up
+        self.clock = _Clock()
+        self.base_ns = self.clock.base_ns
+        self.memlock = fs.fdinfo_reader("memlock")
+        if mode == "compact":
+            self.memlock_parts = _TextCache(lambda memlock: f',"bytes_memlock":{_atoll(memlock)}')
+        else:
+            self.memlock_parts = _TextCache(lambda memlock: f"  memlock {memlock.decode(errors=_REPLACE)}B")
 
     def record(self, fd: int) -> Record:
         try:
@@ -140,11 +164,9 @@ class Shower:
         bpftool makes and as little Python as the texts allow (no record, one
         call for the text).
         """
-        render = render or self.text
         texts: list = []
         try:
-            for fd, info in iter_prog_infos(start, stop, self.full_info):
-                texts.append(render(fd, info))
+            render_prog_infos(render or self.text, texts, start, stop, self.full_info)
         except BpftError as e:
             return texts, e.message, e.exit_code
         return texts, None, 0
@@ -184,7 +206,7 @@ class Shower:
                 "name": name,
                 "tag": tag,
                 "gpl": "yes" if info.gpl_compatible else "no",
-                "loaded_at": self.clock.text(secs) if secs is not None else "",
+                "loaded_at": self.clock[secs] if secs is not None else "",
                 "uid": info.created_by_uid,
                 "xlated": info.xlated_prog_len,
                 "jited": info.jited_prog_len or "-",
@@ -196,9 +218,9 @@ class Shower:
 
     def _name(self, fd: int, raw: bytes) -> str:
         """The name to print from the info's NUL-padded bytes (bpftool's get_prog_full_name())."""
-        name = raw.split(b"\0", 1)[0]
+        name = raw.rstrip(b"\0")  # the kernel pads names with NULs and allows none inside one
         if len(name) < _NAME_SHOWN:
-            return name.decode(errors="replace")
+            return name.decode("ascii", _REPLACE)  # the kernel allows only [A-Za-z0-9_.]
         return full_name(fd, kinfo.prog_info(fd))
 
     def _plain_text(self, fd: int, info: tuple) -> str:
@@ -215,20 +237,24 @@ class Shower:
             devname = _Dev.name(ifindex, ns_dev, ns_ino)
             dev = "  offloaded_to " + (devname or f"ifindex {ifindex} ns_dev {ns_dev} ns_ino {ns_ino}")
         memlock = self.memlock(fd)
+        tail = self._plain_tail(fd, pid, nr_map_ids, btf_id) if nr_map_ids or btf_id or self.by_id else "\n"
+        return (
+            f"{pid}: {_TYPE_PARTS[ptype] if ptype < _NR_TYPES else f'type {ptype}  '}"
+            f"{f'name {self._name(fd, name)}  ' if name[0] else ''}tag {tag.hex()}{dev}{_GPL[gpl & 1]}"
+            f"{f' run_time_ns {run_time_ns} run_cnt {run_cnt}' if run_time_ns else ''}"
+            f"{f' recursion_misses {misses}' if misses else ''}"
+            f"{f'{_NL_TAB}loaded_at {self.clock[(self.base_ns + load_time) // 1_000_000_000]}  uid {uid}' if load_time else ''}"
+            f"{_NL_TAB}xlated {xlated_len}B{f'  jited {jited_len}B' if jited_len else '  not jited'}"
+            f"{self.memlock_parts[memlock] if memlock is not None else ''}{tail}"
+        )
+
+    def _plain_tail(self, fd: int, pid: int, nr_map_ids: int, btf_id: int) -> str:
+        """The plain text's pieces after memlock, which not every program has."""
         map_ids = kinfo.prog_map_ids(fd, nr_map_ids) if nr_map_ids else None
         pins = self.pinned.get(pid) if self.pinned else None
         refs = self.refs.get(pid)
         meta = prog_metadata(fd, map_ids) if map_ids else None
         return (
-            f"{pid}: "
-            f"{f'{_TYPE_NAMES[ptype]}  ' if ptype < _NR_TYPES else f'type {ptype}  '}"
-            f"{f'name {self._name(fd, name)}  ' if name[0] else ''}"
-            f"tag {tag.hex()}{dev}{'  gpl' if gpl & 1 else ''}"
-            f"{f' run_time_ns {run_time_ns} run_cnt {run_cnt}' if run_time_ns else ''}"
-            f"{f' recursion_misses {misses}' if misses else ''}"
-            f"{f'{_NL_TAB}loaded_at {self.clock.plain(load_time)}  uid {uid}' if load_time else ''}"
-            f"{_NL_TAB}xlated {xlated_len}B{f'  jited {jited_len}B' if jited_len else '  not jited'}"
-            f"{f'  memlock {memlock.decode(errors=_REPLACE)}B' if memlock is not None else ''}"
             f"{'  map_ids ' + ','.join(map(str, map_ids)) if map_ids else ''}"
             f"{''.join(f'{_NL_TAB}pinned {p}' for p in pins) if pins else ''}"
             f"{f'{_NL_TAB}btf_id {btf_id}' if btf_id else ''}"
@@ -247,16 +273,16 @@ class Shower:
         """
         ptype, pid, tag, jited_len, xlated_len, load_time, uid, nr_map_ids, name, ifindex, gpl, _, _, btf_id, \
             run_time_ns, _, misses = info  # fmt: skip
-        if run_time_ns or misses or ifindex or (self.pinned and pid in self.pinned) or self.refs.get(pid):
+        if run_time_ns or misses or ifindex or (self.by_id and self._has_pins_or_pids(pid)):
             return self._general_json(fd)
         map_ids = kinfo.prog_map_ids(fd, nr_map_ids) if nr_map_ids else ()
         if map_ids and prog_metadata(fd, map_ids):
             return self._general_json(fd)
         name_part = ',"name":' + json_quote(self._name(fd, name)) if name[0] else ""
-        loaded = f',"loaded_at":{self.clock.wallclock(load_time)},"uid":{uid}' if load_time else ""
+        loaded = f',"loaded_at":{(self.base_ns + load_time) // 1_000_000_000},"uid":{uid}' if load_time else ""
         jited = f'true,"bytes_jited":{jited_len}' if jited_len else "false"
         memlock = self.memlock(fd)
-        tail = f',"bytes_memlock":{_atoll(memlock)}' if memlock is not None else ""
+        tail = self.memlock_parts[memlock] if memlock is not None else ""
         if map_ids:
             tail += ',"map_ids":[' + ",".join(map(str, map_ids)) + "]"
         if btf_id:
@@ -265,9 +291,12 @@ class Shower:
             tail += ',"pinned":[]'
         return (
             f'{{"id":{pid},"type":{_TYPE_JSON[ptype] if ptype < _NR_TYPES else ptype}{name_part},'
-            f'"tag":"{tag.hex()}","gpl_compatible":{"true" if gpl & 1 else "false"}{loaded},'
+            f'"tag":"{tag.hex()}","gpl_compatible":{_JSON_BOOL[gpl & 1]}{loaded},'
             f'"bytes_xlated":{xlated_len},"jited":{jited}{tail}}}'
         )
+
+    def _has_pins_or_pids(self, pid: int) -> bool:
+        return bool((self.pinned and pid in self.pinned) or self.refs.get(pid))
 
     def _general_json(self, fd: int) -> str:
         return render_json(self._json(*self._values(fd, kinfo.prog_info(fd))))
