@@ -156,3 +156,27 @@ def test_fdinfo_reader_matches_bpftool_get_fdinfo(lines, last_newline, key):
         mp.setattr(fs, "_fdinfo_text", lambda fd: data)
         mp.setattr(fs, "_fdinfo_files", {})  # no kept file: the text comes from _fdinfo_text
         assert fs.fdinfo_reader(key)(12345) == _get_fdinfo_model(data, key.encode())
+
+
+def test_fdinfo_text_is_whole_beyond_the_first_read():
+    """An fdinfo longer than the first short read (an epoll fd lists each fd it watches) is
+    read whole, on the first read and through the kept file after it."""
+    import select
+
+    from bpft.kernel import fs
+
+    ep = select.epoll()
+    pipes = [os.pipe() for _ in range(40)]
+    try:
+        for r, _w in pipes:
+            ep.register(r, select.EPOLLIN)
+        with open(f"/proc/self/fdinfo/{ep.fileno()}", "rb") as f:
+            whole = f.read()
+        assert len(whole) > 2 * fs._FIRST_READ
+        assert fs._fdinfo_text(ep.fileno()) == whole
+        assert fs._fdinfo_text(ep.fileno()) == whole  # kept, then re-read
+    finally:
+        ep.close()
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)
