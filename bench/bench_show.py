@@ -1,6 +1,6 @@
 """Benchmark `prog show`: start-up floor and per-program cost, bpft against bpftool.
 
-    python bench/bench_show.py [--programs 2000] [--runs 35] [--rounds 7]
+    python bench/bench_show.py [--programs 2000] [--runs 70] [--rounds 14]
 
 Targets (issue #2):
 * start-up: `bpft prog show` with no programs loaded within 2.0x the wall time
@@ -40,8 +40,8 @@ app = typer.Typer(add_completion=False)
 @app.command()
 def main(
     programs: int = typer.Option(2000, help="programs to load for the scale test"),
-    runs: int = typer.Option(35, help="runs of each command in each state, spread over the rounds"),
-    rounds: int = typer.Option(7, help="rounds, each measuring both states"),
+    runs: int = typer.Option(70, help="runs of each command in each state, spread over the rounds"),
+    rounds: int = typer.Option(14, help="rounds, each measuring both states"),
 ) -> None:
     bpft = bpft_exe()
     variants = {"plain": [], "-j": ["-j"]}

@@ -278,7 +278,11 @@ class Shower:
         map_ids = kinfo.prog_map_ids(fd, nr_map_ids) if nr_map_ids else ()
         if map_ids and prog_metadata(fd, map_ids):
             return self._general_json(fd)
-        name_part = ',"name":' + json_quote(self._name(fd, name)) if name[0] else ""
+        short = name.rstrip(b"\0")
+        if 0 < len(short) < _NAME_SHOWN:  # the kernel allows only [A-Za-z0-9_.]: nothing to escape
+            name_part = ',"name":"' + short.decode("ascii", _REPLACE) + '"'
+        else:
+            name_part = ',"name":' + json_quote(self._name(fd, name)) if short else ""
         loaded = f',"loaded_at":{(self.base_ns + load_time) // 1_000_000_000},"uid":{uid}' if load_time else ""
         jited = f'true,"bytes_jited":{jited_len}' if jited_len else "false"
         memlock = self.memlock(fd)
