@@ -17,7 +17,7 @@ from .grammar import Args, parse_uint
 from .kernel import fs
 from .kernel import info as kinfo
 from .kernel import syscall as sc
-from .progs import MAX_PROG_FULL_NAME, full_name, iter_prog_fds
+from .progs import MAX_PROG_FULL_NAME, full_name, render_prog_infos
 
 
 def parse_fds(ctx: Context, args: Args, obj: str) -> list[int]:
@@ -77,19 +77,19 @@ def parse_tag(text: str) -> bytes:
 
 
 def _progs_matching(match) -> list[int]:
-    """fds of every program whose (fd, info) satisfies ``match``; vanished ones skipped."""
+    """fds of every program whose (fd, info) satisfies ``match``, by id; vanished ones skipped."""
     fds: list[int] = []
+
+    def keep(fd: int, info: kinfo.ProgInfoRec) -> None:
+        try:
+            ok = match(fd, info)
+        except OSError:
+            ok = False
+        if ok:
+            fds.append(os.dup(fd))  # the walk closes its own
+
     try:
-        for _prog_id, fd in iter_prog_fds():
-            try:
-                info = kinfo.prog_info(fd)
-                ok = match(fd, info)
-            except OSError:
-                ok = False
-            if ok:
-                fds.append(fd)
-            else:
-                os.close(fd)
+        render_prog_infos(keep, [], full=True)
     except BaseException:
         for fd in fds:
             os.close(fd)

@@ -45,29 +45,6 @@ def iter_prog_ids(start: int = 0, stop: int | None = None) -> Iterator[int]:
 _open_prog_id = sc.id_opener(sc.PROG_GET_FD_BY_ID)
 
 
-def iter_prog_fds(start: int = 0, stop: int | None = None) -> Iterator[tuple[int, int]]:
-    """``(id, fd)`` of each program with ``start < id <= stop``, ascending; the caller closes ``fd``.
-
-    The same walk as :func:`iter_prog_ids` + :func:`open_prog`, in fewer
-    calls: programs loaded together have consecutive ids, so the id after the
-    last one is tried directly (one GET_FD_BY_ID); only when it is not there
-    does the kernel name the next one (:func:`_next_prog_fd`). Programs
-    unloaded meanwhile are skipped.
-    """
-    prog_id = start
-    open_id = _open_prog_id
-    while stop is None or prog_id < stop:
-        fd = open_id(prog_id + 1)
-        if fd >= 0:
-            prog_id += 1
-        else:
-            step = _next_prog_fd(prog_id, stop)
-            if step is None:
-                return
-            prog_id, fd = step
-        yield prog_id, fd
-
-
 def _next_prog_fd(prog_id: int, stop: int | None) -> tuple[int, int] | None:
     """The slow step of a walk, where the id after ``prog_id`` is not there: the kernel names
     the next program (GET_NEXT_ID), which is opened; ``(id, fd)``, or None past ``stop`` or at
@@ -89,11 +66,13 @@ def render_prog_infos(render, out: list, start: int = 0, stop: int | None = None
     ``info`` is the :data:`~bpft.kernel.info.LIST_FIELDS` tuple of
     :func:`~bpft.kernel.info.prog_list_info`, or with ``full`` the whole
     :class:`~bpft.kernel.info.ProgInfoRec`; ``fd`` is closed once ``render``
-    returns. The walk of :func:`iter_prog_fds`, written out in one loop with
-    no generator between the kernel calls and ``render`` (a listing of
-    thousands of programs runs it for each). Programs unloaded meanwhile are
-    skipped; any other failure to read an info raises bpftool's error, and
-    ``out`` keeps what came before it.
+    returns (``os.dup`` it to keep it). Programs loaded together have
+    consecutive ids, so the id after the last one is tried directly (one
+    GET_FD_BY_ID); only when it is not there does the kernel name the next one
+    (:func:`_next_prog_fd`). One loop, with no generator between the kernel
+    calls and ``render``: a listing of thousands of programs runs it for each.
+    Programs unloaded meanwhile are skipped; any other failure to read an info
+    raises bpftool's error, and ``out`` keeps what came before it.
     """
     read = kinfo.prog_info if full else kinfo.prog_list_info
     open_id, close, append = _open_prog_id, os.close, out.append

@@ -6,15 +6,14 @@ JSON:   ``{"xdp": 2, "sched_cls": 1}`` (or ``{"xdp": 2}`` with ``type xdp``).
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 from bpft.api import Context
 from bpft.errors import BpftError
 from bpft.grammar import Args, is_prefix
-from bpft.kernel import info, uapi
+from bpft.kernel import uapi
 from bpft.output import Record
-from bpft.progs import iter_prog_fds
+from bpft.progs import render_prog_infos
 
 
 def run(ctx: Context, args: Args) -> int:
@@ -28,19 +27,11 @@ def run(ctx: Context, args: Args) -> int:
             raise BpftError(f"unknown program type: {wanted}")
         if args:
             raise args.bad()
-    counts: Counter[str] = Counter()
-    for _prog_id, fd in iter_prog_fds():
-        try:
-            prog_type = info.prog_info(fd).type
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-        name = uapi.prog_type_name(prog_type) or str(prog_type)
-        if wanted is None or name == wanted:
-            counts[name] += 1
+    types: list[int] = []
+    render_prog_infos(lambda fd, info: info.type, types, full=True)  # the core's walk over every program
+    counts = Counter(uapi.prog_type_name(t) or str(t) for t in types)
     if wanted is not None:
-        counts.setdefault(wanted, 0)
+        counts = Counter({wanted: counts[wanted]})
     result = dict(sorted(counts.items()))
     text = "".join(f"{name} {n}\n" for name, n in result.items())
     ctx.emitter.record(Record(result, text, None))
