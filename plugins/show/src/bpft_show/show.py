@@ -136,10 +136,9 @@ class Shower:
 
     def _tables(self, mode: str, pinned: dict | None, refs: dict) -> None:
         """What a run looks programs up in: their pins (None without ``-f``), the processes
-        that hold them, the clock, and the pieces of text that many programs share (by the
-        memlock texts of fdinfo)."""
+        that hold them, the clock, and the memlock pieces of text, which many programs share."""
         self.mode, self.pinned, self.refs = mode, pinned, refs
-        self.by_id = bool(pinned or refs)  # some program has pins or pids: texts look them up
+        self.any_pins_or_pids = bool(pinned or refs)  # the texts look programs up only then
         self.clock = _Clock()
         self.base_ns = self.clock.base_ns
         self.memlock = fs.fdinfo_reader("memlock")
@@ -160,8 +159,8 @@ class Shower:
         <= stop``, and the error that ended the walk, if one did: a renderer for
         :func:`bpft.parallel.render_partitions`. Programs unloaded meanwhile are skipped.
 
-        This is the loop of a listing: per program it makes the kernel calls
-        bpftool makes and as little Python as the texts allow (no record, one
+        This is the loop of a listing: per program it makes the four kernel calls
+        a listing needs and as little Python as the texts allow (no record, one
         call for the text).
         """
         texts: list = []
@@ -237,7 +236,7 @@ class Shower:
             devname = _Dev.name(ifindex, ns_dev, ns_ino)
             dev = "  offloaded_to " + (devname or f"ifindex {ifindex} ns_dev {ns_dev} ns_ino {ns_ino}")
         memlock = self.memlock(fd)
-        tail = self._plain_tail(fd, pid, nr_map_ids, btf_id) if nr_map_ids or btf_id or self.by_id else "\n"
+        tail = self._plain_tail(fd, pid, nr_map_ids, btf_id) if nr_map_ids or btf_id or self.any_pins_or_pids else "\n"
         return (
             f"{pid}: {_TYPE_PARTS[ptype] if ptype < _NR_TYPES else f'type {ptype}  '}"
             f"{f'name {self._name(fd, name)}  ' if name[0] else ''}tag {tag.hex()}{dev}{_GPL[gpl & 1]}"
@@ -273,7 +272,7 @@ class Shower:
         """
         ptype, pid, tag, jited_len, xlated_len, load_time, uid, nr_map_ids, name, ifindex, gpl, _, _, btf_id, \
             run_time_ns, _, misses = info  # fmt: skip
-        if run_time_ns or misses or ifindex or (self.by_id and self._has_pins_or_pids(pid)):
+        if run_time_ns or misses or ifindex or (self.any_pins_or_pids and self._has_pins_or_pids(pid)):
             return self._general_json(fd)
         map_ids = kinfo.prog_map_ids(fd, nr_map_ids) if nr_map_ids else ()
         if map_ids and prog_metadata(fd, map_ids):
