@@ -179,21 +179,13 @@ def fdinfo_reader(key: str):
     needle = key.encode()
     line_head = needle + b":\t"  # how the kernel writes its own keys
     plain_key = b"\t" not in needle and b"\n" not in needle
-    kept, pread = _fdinfo_files, os.pread
+    kept = _fdinfo_files
 
     def value(fd: int) -> bytes | None:
-        f = kept.get(fd)
-        if f is None:
-            data = _fdinfo_text(fd)
-            if data is None:
-                return None
-        else:  # _fdinfo_text's kept-file path, inline: a listing reads one file per program
-            try:
-                data = pread(f, _FIRST_READ, 0)
-                if len(data) == _FIRST_READ:
-                    data = _read_all(f, data)
-            except OSError:
-                return None  # nothing holds that number now
+        f = kept.get(fd)  # a listing finds its file kept: one call fewer than _fdinfo_text
+        data = _read_fdinfo(f) if f is not None else _fdinfo_text(fd)
+        if data is None:
+            return None
         # The usual line, "key:\tvalue\n", by partition() (the cheapest way through bytes
         # here: find() with bounds parses its arguments slowly, and `in` tries the key as an
         # int first). It is the line bpftool takes when it starts with the key and no

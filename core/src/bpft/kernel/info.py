@@ -120,7 +120,8 @@ _read_prog_info = sc.info_reader(_prog_info_buf, _PROG_INFO.unpack_from)
 def prog_info(fd: int) -> ProgInfoRec:
     """The program's info, scalars only (no arrays requested).
 
-    This is the hot path of ``prog show``: one reused buffer, one unpack.
+    For a program shown by handle, the table and pretty JSON (a plain or compact listing
+    reads the shorter :func:`prog_list_info`): one reused buffer, one unpack.
     """
     fields = list(_read_prog_info(fd))
     fields[11] = fields[11].split(b"\0", 1)[0]  # name

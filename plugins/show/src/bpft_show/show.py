@@ -50,32 +50,6 @@ def _metadata_plain(meta: list) -> str:
     return "\tmetadata:" + "".join(f"\n\t\t{key} = {text}" for key, _, text in meta) + "\n"
 
 
-class _Clock(dict):
-    """bpftool's print_boot_time(): boot-relative ns to wall-clock seconds, and their text.
-
-    ``clock[secs]`` is the local-time text of wall-clock ``secs``, made once
-    per second (programs loaded together share one): a listing looks its texts
-    up with ``clock[(clock.base_ns + load_time) // 1_000_000_000]``.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        real = time.clock_gettime_ns(time.CLOCK_REALTIME)
-        boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        rs, rn = divmod(real, 1_000_000_000)
-        bs, bn = divmod(boot, 1_000_000_000)
-        # bpftool's seconds: (rs - bs) + (rn - bn + nsecs) / 1e9, rounded down, in one division
-        self.base_ns = (rs - bs) * 1_000_000_000 + rn - bn
-
-    def __missing__(self, secs: int) -> str:
-        text = self[secs] = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(secs))
-        return text
-
-    def wallclock(self, nsecs: int) -> int:
-        """The wall-clock seconds of boot-relative ``nsecs``."""
-        return (self.base_ns + nsecs) // 1_000_000_000
-
-
 class _TextCache(dict):
     """``cache[key]`` is ``make(key)``, made once per key: pieces of text that many programs share."""
 
@@ -86,6 +60,28 @@ class _TextCache(dict):
     def __missing__(self, key):
         text = self[key] = self.make(key)
         return text
+
+
+class _Clock(_TextCache):
+    """bpftool's print_boot_time(): boot-relative ns to wall-clock seconds, and their text.
+
+    ``clock[secs]`` is the local-time text of wall-clock ``secs``, made once
+    per second (programs loaded together share one): a listing looks its texts
+    up with ``clock[(clock.base_ns + load_time) // 1_000_000_000]``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(lambda secs: time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(secs)))
+        real = time.clock_gettime_ns(time.CLOCK_REALTIME)
+        boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        rs, rn = divmod(real, 1_000_000_000)
+        bs, bn = divmod(boot, 1_000_000_000)
+        # bpftool's seconds: (rs - bs) + (rn - bn + nsecs) / 1e9, rounded down, in one division
+        self.base_ns = (rs - bs) * 1_000_000_000 + rn - bn
+
+    def wallclock(self, nsecs: int) -> int:
+        """The wall-clock seconds of boot-relative ``nsecs``."""
+        return (self.base_ns + nsecs) // 1_000_000_000
 
 
 class _Dev:
@@ -277,11 +273,11 @@ class Shower:
         map_ids = kinfo.prog_map_ids(fd, nr_map_ids) if nr_map_ids else ()
         if map_ids and prog_metadata(fd, map_ids):
             return self._general_json(fd)
-        short = name.rstrip(b"\0")
-        if 0 < len(short) < _NAME_SHOWN:  # the kernel allows only [A-Za-z0-9_.]: nothing to escape
-            name_part = ',"name":"' + short.decode("ascii", _REPLACE) + '"'
-        else:
-            name_part = ',"name":' + json_quote(self._name(fd, name)) if short else ""
+        name_part = ""
+        if name[0]:
+            text = self._name(fd, name)
+            # a name the kernel kept whole has only [A-Za-z0-9_.]: nothing to escape
+            name_part = f',"name":"{text}"' if not name[_NAME_SHOWN - 1] else ',"name":' + json_quote(text)
         loaded = f',"loaded_at":{(self.base_ns + load_time) // 1_000_000_000},"uid":{uid}' if load_time else ""
         jited = f'true,"bytes_jited":{jited_len}' if jited_len else "false"
         memlock = self.memlock(fd)
