@@ -25,7 +25,7 @@ def bpft_exe() -> list[str]:
     Not ``which bpft``: under pyenv that is a shell shim that costs more than
     bpft's own start-up.
     """
-    exe = os.path.join(os.path.dirname(os.path.realpath(sys.executable)), "bpft")
+    exe = os.path.join(os.path.dirname(sys.executable), "bpft")
     if os.access(exe, os.X_OK):
         return [exe]
     found = shutil.which("bpft")

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.parity
 
 # the console script beside the interpreter: `bpft` on PATH may be a pyenv shim that costs
 # more than bpft's own start-up
-_BPFT = os.path.join(os.path.dirname(os.path.realpath(sys.executable)), "bpft")
+_BPFT = os.path.join(os.path.dirname(sys.executable), "bpft")
 
 
 def run_bpft(*args: str, check: bool = False):

@@ -20,7 +20,9 @@ _ID = re.compile(r"(map\[id:|id )[0-9]+")
 
 
 def _bpft() -> list[str]:
-    exe = shutil.which("bpft")
+    # the bpft beside this interpreter (a venv's), else the one on PATH
+    beside = os.path.join(os.path.dirname(sys.executable), "bpft")
+    exe = beside if os.access(beside, os.X_OK) else shutil.which("bpft")
     return [exe] if exe else [sys.executable, "-m", "bpft"]
 
 

@@ -4,10 +4,13 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
-BPFT = shutil.which("bpft")
+# the bpft beside this interpreter (a venv's), else the one on PATH
+_BESIDE = os.path.join(os.path.dirname(sys.executable), "bpft")
+BPFT = _BESIDE if os.access(_BESIDE, os.X_OK) else shutil.which("bpft")
 
 
 def bpft(*args):

@@ -961,10 +961,11 @@ def patch_insn(insns: bytearray, relo: CoreRelo, idx: int, res: _Res, prog_name:
     is_ldimm64 = code == 0x18
 
     def poison() -> None:
-        # the second half of ld_imm64 too (bpftool 7.1's libbpf logs the first one first)
-        _poison(insns, pos, log, prog_name, idx)
+        # libbpf 1.1 poisons (and logs) the second half of an ld_imm64 first, so that the
+        # verifier never meets a bare "unknown opcode 00", then the instruction itself
         if is_ldimm64 and pos + 16 <= len(insns):
             _poison(insns, pos + 8, log, prog_name, idx)
+        _poison(insns, pos, log, prog_name, idx)
 
     if res.poison:
         poison()
