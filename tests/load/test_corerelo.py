@@ -68,7 +68,31 @@ def libbpf_lines(obj_path: Path, pin_dir: Path) -> list[str]:
         m = _RELO_LINE.match(line)
         if m:
             out.append(m.group(1))
+    return in_current_poison_order(out)
+
+
+_POISON_LINE = re.compile(r"(prog '.*': relo #\d+: )substituting insn #(\d+) w/ invalid insn$")
+
+
+def in_current_poison_order(lines: list[str]) -> list[str]:
+    """``lines`` with each ld_imm64's two poison lines in today's Debian bpftool order.
+
+    Debian's bpftool 7.1 builds before 7.1.0+6.1.190 log the second half of a poisoned
+    ld_imm64 first (``#N+1`` then ``#N``); later ones, like bpft, the first half first.
+    Whichever build is installed, the test then holds bpft to the current order.
+    """
+    out = list(lines)
+    for i in range(len(out) - 1):
+        a, b = _POISON_LINE.match(out[i]), _POISON_LINE.match(out[i + 1])
+        if a and b and a.group(1) == b.group(1) and int(a.group(2)) == int(b.group(2)) + 1:
+            out[i], out[i + 1] = out[i + 1], out[i]
     return out
+
+
+def test_poison_order_normalised():
+    old = ["prog 'p': relo #6: substituting insn #19 w/ invalid insn", "prog 'p': relo #6: substituting insn #18 w/ invalid insn"]
+    assert in_current_poison_order(old) == old[::-1]
+    assert in_current_poison_order(old[::-1]) == old[::-1]
 
 
 # --- unit tests (no kernel) ----------------------------------------------------------

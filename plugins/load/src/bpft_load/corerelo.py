@@ -961,11 +961,13 @@ def patch_insn(insns: bytearray, relo: CoreRelo, idx: int, res: _Res, prog_name:
     is_ldimm64 = code == 0x18
 
     def poison() -> None:
-        # libbpf 1.1 poisons (and logs) the second half of an ld_imm64 first, so that the
-        # verifier never meets a bare "unknown opcode 00", then the instruction itself
+        # an ld_imm64 is poisoned in both halves, so that the verifier never meets a bare
+        # "unknown opcode 00". Debian's bpftool 7.1 since 7.1.0+6.1.190 (libbpf's fix
+        # "Reject truncated ldimm64 CO-RE relocations") poisons and logs the first half
+        # first; builds before it logged the second half first.
+        _poison(insns, pos, log, prog_name, idx)
         if is_ldimm64 and pos + 16 <= len(insns):
             _poison(insns, pos + 8, log, prog_name, idx)
-        _poison(insns, pos, log, prog_name, idx)
 
     if res.poison:
         poison()
