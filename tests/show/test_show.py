@@ -6,12 +6,17 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from conftest import BPF_DIR, prog_id_of, run_bpft, run_bpftool
 
 FLAG_SETS = [[], ["-j"], ["-j", "-p"], ["-f"], ["-f", "-j"], ["-p", "-f"]]
+
+# this interpreter (a venv's, where bpft is installed) under the name python3, which is
+# the command name procfs reports for it
+PYTHON3 = os.path.join(os.path.dirname(sys.executable), "python3")
 
 
 def strip_pids(text: str, json_mode: bool) -> str:
@@ -284,7 +289,7 @@ def test_pids_from_procfs(show_progs):
     """A process holding an fd on a program is listed as upstream bpftool lists it."""
     holder = subprocess.Popen(
         [
-            "python3",
+            PYTHON3,
             "-c",
             "import os,sys; from bpft.kernel import syscall as s;"
             f" fd=s.obj_get({str(show_progs[0])!r}); sys.stdout.write('ok\\n'); sys.stdout.flush(); sys.stdin.read()",
@@ -311,8 +316,8 @@ def test_show_does_not_import_heavy_modules():
         "bad = [m for m in ('capstone', 'elftools', 'typer', 'click') if m in sys.modules];"
         "print(bad)"
     )
-    proc = subprocess.run(["python3", "-c", code], capture_output=True, text=True)
-    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stderr
 
 
 @pytest.mark.parity
