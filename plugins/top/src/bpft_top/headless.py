@@ -8,7 +8,7 @@ With ``-j`` the output is JSON Lines: one object per interval, one line each
 
     {"time": 1764750000.123456, "interval_s": 0.500213, "programs": [{"id": 12,
      "type": "xdp", "name": "run_xdp", "events": 1000, "events_per_s": 1999.148,
-     "avg_ns": 27.3, "cpu_pct": 0.0027, "run_cnt": 1000, "run_time_ns": 27317,
+     "avg_ns": 27.317, "cpu_pct": 0.00273, "run_cnt": 1000, "run_time_ns": 27317,
      "pids": [{"pid": 4242, "comm": "xdp-loader"}]}, ...]}
 
 ``time`` is the wall-clock time (seconds since the epoch) at which the sample
@@ -62,8 +62,9 @@ class JsonLinesEmitter(Emitter):
         self.out.write("null\n")
 
 
-def _number(value: float, digits: int) -> RawJson:
-    return RawJson(f"{value:.{digits}f}")
+def _number(value: float) -> RawJson:
+    """A float as JSON: Python's shortest text that reads back as the same float."""
+    return RawJson(repr(float(value)))
 
 
 def program_json(row: ProgRate) -> dict:
@@ -72,9 +73,9 @@ def program_json(row: ProgRate) -> dict:
         "type": row.type,
         "name": row.name,
         "events": row.events,
-        "events_per_s": _number(row.events_per_s, 3),
-        "avg_ns": _number(row.avg_ns, 1) if row.avg_ns is not None else None,
-        "cpu_pct": _number(row.cpu_pct, 4),
+        "events_per_s": _number(row.events_per_s),
+        "avg_ns": _number(row.avg_ns) if row.avg_ns is not None else None,
+        "cpu_pct": _number(row.cpu_pct),
         "run_cnt": row.run_cnt,
         "run_time_ns": row.run_time_ns,
         "pids": [{"pid": pid, "comm": comm} for pid, comm in row.pids],
@@ -83,8 +84,8 @@ def program_json(row: ProgRate) -> dict:
 
 def interval_json(iv: Interval, rows: list[ProgRate]) -> dict:
     return {
-        "time": _number(iv.sample.wall, 6),
-        "interval_s": _number(iv.seconds, 6),
+        "time": _number(iv.sample.wall),
+        "interval_s": _number(iv.seconds),
         "programs": [program_json(r) for r in rows],
     }
 
