@@ -76,7 +76,7 @@ class Session:
         """Each interval as it ends, ``count`` of them or forever. ``wait(seconds)`` sleeps
         (the full-screen view waits for keys meanwhile); the clock does not drift."""
         wait = wait or time.sleep
-        due = time.monotonic()
+        due = self.previous.monotonic_ns / 1e9  # samples begin an interval apart
         done = 0
         while self.opts.count is None or done < self.opts.count:
             due += self.opts.interval

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import curses
 import locale
+import os
+import sys
 import time
 from collections import deque
 
@@ -88,7 +90,18 @@ class View:
     # -- keys
     def key(self, ch: int) -> None:
         if ch == curses.KEY_RESIZE:
+            # ncurses may take the size from LINES/COLUMNS, which do not follow a resize:
+            # ask the terminal itself (resizeterm queues another KEY_RESIZE, so only on a change)
+            try:
+                size = os.get_terminal_size(sys.__stdout__.fileno())
+                if curses.is_term_resized(size.lines, size.columns):
+                    curses.resizeterm(size.lines, size.columns)
+            except (OSError, ValueError, curses.error):
+                pass
             curses.update_lines_cols()
+            # the terminal may have re-wrapped what was on it: paint every cell again,
+            # rather than what curses believes has changed
+            self.screen.clearok(True)
             return
         if self.typing is not None:
             self._filter_key(ch)
@@ -236,6 +249,8 @@ def _main(screen, session, source: StatsSource) -> None:
 def run_view(session, source: StatsSource) -> None:
     """The full-screen view until ``q`` or Ctrl-C; curses.wrapper restores the terminal on any way out."""
     locale.setlocale(locale.LC_ALL, "")
+    for name in ("LINES", "COLUMNS"):  # the terminal's size, not a stale one a shell exported
+        os.environ.pop(name, None)
     try:
         curses.wrapper(_main, session, source)
     except curses.error as e:
