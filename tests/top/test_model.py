@@ -79,14 +79,14 @@ rows_strategy = st.lists(
         ProgRate,
         st.integers(1, 10**9),
         st.sampled_from(["xdp", "socket_filter", "cgroup_sock_addr", "raw_tracepoint_writable"]),
-        st.text("abcdefghijklmnopqrstuvwxyz_", max_size=40),
+        st.text('abcdefghijklmnopqrstuvwxyz_."\\\n\té', max_size=40),
         st.integers(0, 10**12),
         st.floats(0, 1e9),
         st.one_of(st.none(), st.floats(0, 1e9)),
         st.floats(0, 100),
         st.integers(0, 2**64 - 1),
         st.integers(0, 2**64 - 1),
-        st.lists(st.tuples(st.integers(1, 4_000_000), st.text("abc", max_size=15)), max_size=4).map(tuple),
+        st.lists(st.tuples(st.integers(1, 4_000_000), st.text('abc "\\\x01é', max_size=15)), max_size=4).map(tuple),
     ),
     max_size=6,
 )
@@ -164,3 +164,13 @@ def test_plain_and_table_blocks():
     table = headless.table_block(iv, iv.rows).splitlines()
     assert table[1].split() == [c.title.lower() for c in columns.COLUMNS]
     assert set(table[2]) <= {"-", " "} and table[3].split()[:3] == ["7", "xdp", "a"]
+
+
+@given(rows_strategy, st.floats(0, 2e9), st.floats(0.001, 100))
+def test_compact_json_text_is_the_general_renderers(rows, wall, seconds):
+    from bpft.output import render_json
+
+    iv = interval(sample(0.0), sample(seconds), cpus=2)._replace(sample=sample(seconds)._replace(wall=wall))
+    text = headless.interval_json_text(iv, rows)
+    assert text == render_json(headless.interval_json(iv, rows))
+    assert json.loads(text)["programs"] == json.loads(render_json([headless.program_json(r) for r in rows]))

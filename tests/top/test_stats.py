@@ -14,7 +14,6 @@ the holders are checked first: none of them may be a ``bpft prog top``.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import signal
@@ -24,13 +23,11 @@ import textwrap
 import time
 
 import pytest
-from conftest import bpft_cmd
-
 from bpft.kernel import info, syscall
+from conftest import bpft_cmd
+from top_kit import drive, load_return_zero
 
 SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
-SOCKET_FILTER = 1
-RETURN_ZERO = bytes.fromhex("b7000000000000009500000000000000")  # r0 = 0; exit
 
 
 def read_sysctl() -> int:
@@ -60,12 +57,6 @@ def is_top(cmdline: list[str]) -> bool:
     return "top" in cmdline and any("bpft" in word for word in cmdline)
 
 
-def drive(fd: int, repeat: int) -> None:
-    data = ctypes.create_string_buffer(64)
-    attr = syscall.TestRunAttr(prog_fd=fd, data_size_in=64, data_in=ctypes.addressof(data), repeat=repeat)
-    syscall.prog_test_run(attr)
-
-
 def counters(fd: int) -> tuple[int, int]:
     i = info.prog_info(fd)
     return i.run_cnt, i.run_time_ns
@@ -73,7 +64,7 @@ def counters(fd: int) -> tuple[int, int]:
 
 @pytest.fixture
 def prog_fd():
-    fd = syscall.prog_load_simple(SOCKET_FILTER, RETURN_ZERO, name="bpft_top_stats")
+    fd = load_return_zero("bpft_top_stats")
     yield fd
     os.close(fd)
 

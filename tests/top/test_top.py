@@ -11,7 +11,6 @@ Other programs come and go on this machine: only our own ids are compared.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import re
@@ -19,9 +18,9 @@ import subprocess
 import time
 
 import pytest
-from conftest import bpft_cmd, prog_id_of, run_bpft
-
 from bpft.kernel import info, syscall
+from conftest import bpft_cmd, prog_id_of, run_bpft
+from top_kit import drive, load_return_zero
 
 PROGRAM_KEYS = [
     "id", "type", "name", "events", "events_per_s", "avg_ns", "cpu_pct", "run_cnt", "run_time_ns", "pids",
@@ -159,29 +158,15 @@ def test_prog_handle_and_sort(socket_prog, loaded, top):
     assert [p["id"] for p in by_prefix.lines[0]["programs"]] == [prog_id]
 
 
-SOCKET_FILTER = 1
-RETURN_ZERO = bytes.fromhex("b7000000000000009500000000000000")  # r0 = 0; exit
-
-
-def test_run(fd: int, repeat: int) -> None:
-    data = ctypes.create_string_buffer(64)
-    syscall.prog_test_run(
-        syscall.TestRunAttr(prog_fd=fd, data_size_in=64, data_in=ctypes.addressof(data), repeat=repeat)
-    )
-
-
-test_run.__test__ = False  # a helper, not a test
-
-
 @pytest.mark.kernel
 def test_programs_that_appear_and_vanish(top):
     session = top("interval", "0.4", "count", "4", "sort", "id")
     assert session.next() is not None
-    fd = syscall.prog_load_simple(SOCKET_FILTER, RETURN_ZERO, name="bpft_top_new")
+    fd = load_return_zero("bpft_top_new")
     try:
         new_id = info.prog_info(fd).id
         driven_end = None
-        test_run(fd, 500)
+        drive(fd, 500)
         driven_end = time.time()
         while len(session.lines) < 3:
             assert session.next() is not None
@@ -250,7 +235,9 @@ def test_bad_words(words, message):
 @pytest.mark.kernel
 def test_missing_value_prints_usage():
     proc = run_bpft("prog", "top", "interval")
-    assert proc.returncode == 255 and "bpft prog top [PROG] [interval SECONDS] [count N] [sort SORT]" in proc.stderr_text
+    assert (
+        proc.returncode == 255 and "bpft prog top [PROG] [interval SECONDS] [count N] [sort SORT]" in proc.stderr_text
+    )
     assert run_bpft("-j", "prog", "top", "count").stdout_text == "null\n"
 
 

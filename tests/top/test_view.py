@@ -4,7 +4,6 @@ before and after shows the terminal restored."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import shutil
@@ -13,17 +12,14 @@ import time
 import uuid
 
 import pytest
+from bpft.kernel import info
 from conftest import bpft_cmd
-
-from bpft.kernel import info, syscall
+from top_kit import drive, load_return_zero
 
 pytestmark = [
     pytest.mark.kernel,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux not installed"),
 ]
-
-SOCKET_FILTER = 1
-RETURN_ZERO = bytes.fromhex("b7000000000000009500000000000000")  # r0 = 0; exit
 
 
 class Pane:
@@ -94,17 +90,12 @@ def programs():
     made = {}
     try:
         for suffix in ("alpha", "beta", "gamma"):
-            fd = syscall.prog_load_simple(SOCKET_FILTER, RETURN_ZERO, name=prefix + suffix)
+            fd = load_return_zero(prefix + suffix)
             made[suffix] = (fd, info.prog_info(fd).id)
         yield made, prefix
     finally:
         for fd, _ in made.values():
             os.close(fd)
-
-
-def drive(fd: int, repeat: int) -> None:
-    data = ctypes.create_string_buffer(64)
-    syscall.prog_test_run(syscall.TestRunAttr(prog_fd=fd, data_size_in=64, data_in=ctypes.addressof(data), repeat=repeat))
 
 
 def table_rows(lines: list[str], prefix: str) -> list[tuple[int, str]]:
@@ -134,6 +125,7 @@ def test_sort_filter_select_resize_quit(pane, programs):
     pane.keys("/")
     pane.keys(prefix, literal=True)
     pane.keys("Enter")
+
     def filtered(lines):  # our three programs, and nothing else
         shown = all_program_rows(lines)
         return f"filter: {prefix}" in lines[1] and len(shown) == 3 == len(table_rows(lines, prefix))
@@ -148,12 +140,16 @@ def test_sort_filter_select_resize_quit(pane, programs):
     # every check is a state the screen must reach: a capture may catch a redraw half done
     pane.keys("n")
     pane.wait(
-        lambda lines: "sort: name " in lines[1] + " " and order(lines) == [names[s] for s in ("alpha", "beta", "gamma")],
+        lambda lines: (
+            "sort: name " in lines[1] + " " and order(lines) == [names[s] for s in ("alpha", "beta", "gamma")]
+        ),
         "sort by name",
     )
     pane.keys("n")
     pane.wait(
-        lambda lines: "sort: name reversed" in lines[1] and order(lines) == [names[s] for s in ("gamma", "beta", "alpha")],
+        lambda lines: (
+            "sort: name reversed" in lines[1] and order(lines) == [names[s] for s in ("gamma", "beta", "alpha")]
+        ),
         "sort by name, reversed",
     )
 
@@ -179,8 +175,12 @@ def test_sort_filter_select_resize_quit(pane, programs):
     # a narrower terminal: drawn again, every line fits, the least important columns go first
     pane.resize(60, 20)
     lines = pane.wait(
-        lambda lines: len(lines) == 20 and lines[2].split()[:1] == ["ID"] and "PIDS" not in lines[2]
-        and len(table_rows(lines, prefix)) == 3,
+        lambda lines: (
+            len(lines) == 20
+            and lines[2].split()[:1] == ["ID"]
+            and "PIDS" not in lines[2]
+            and len(table_rows(lines, prefix)) == 3
+        ),
         "a redraw at 60 columns",
     )
     assert max(len(line) for line in lines) <= 60

@@ -90,6 +90,24 @@ def interval_json(iv: Interval, rows: list[ProgRate]) -> dict:
     }
 
 
+def program_json_text(row: ProgRate) -> str:
+    """:func:`program_json` as compact JSON text, written directly (a refresh of 10,000
+    programs makes 10,000 of them: the general renderer costs three times as much)."""
+    pids = ",".join(f'{{"pid":{pid},"comm":{json_quote(comm)}}}' for pid, comm in row.pids)
+    avg = "null" if row.avg_ns is None else repr(float(row.avg_ns))
+    return (
+        f'{{"id":{row.id},"type":{json_quote(row.type)},"name":{json_quote(row.name)},"events":{row.events},'
+        f'"events_per_s":{float(row.events_per_s)!r},"avg_ns":{avg},"cpu_pct":{float(row.cpu_pct)!r},'
+        f'"run_cnt":{row.run_cnt},"run_time_ns":{row.run_time_ns},"pids":[{pids}]}}'
+    )
+
+
+def interval_json_text(iv: Interval, rows: list[ProgRate]) -> RawJson:
+    """:func:`interval_json` as compact JSON text (what ``-j`` without ``-p`` writes)."""
+    programs = ",".join([program_json_text(r) for r in rows])
+    return RawJson(f'{{"time":{_number(iv.sample.wall)},"interval_s":{_number(iv.seconds)},"programs":[{programs}]}}')
+
+
 def heading(iv: Interval, shown: int) -> str:
     """The first line of an interval's block: when, how long, how many programs."""
     text = (

@@ -108,7 +108,8 @@ def _headless(ctx: Context, session: Session) -> None:
     for iv in session.intervals():
         rows = rates.sort_rows(iv.rows, session.opts.sort)
         if ctx.json:
-            ctx.emitter.record(Record(headless.interval_json(iv, rows)))
+            pretty = ctx.options.pretty
+            ctx.emitter.record(Record((headless.interval_json if pretty else headless.interval_json_text)(iv, rows)))
             continue
         out.write(headless.table_block(iv, rows) if fmt == "table" else headless.plain_block(iv, rows, width))
         out.flush()
