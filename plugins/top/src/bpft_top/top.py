@@ -25,8 +25,6 @@ from . import headless, options, rates
 from .sample import Sampler
 from .stats import StatsSession
 
-EXIT_TERMINATED = 128 + signal.SIGTERM
-
 
 class Terminated(Exception):
     """SIGTERM or SIGHUP arrived: end the session in order (statistics and terminal restored)."""
@@ -137,8 +135,8 @@ def run(ctx: Context, args: Args) -> int:
             _headless(ctx, session)
     except KeyboardInterrupt:
         pass
-    except Terminated:
-        return EXIT_TERMINATED
+    except Terminated as e:
+        return 128 + e.signum  # as a shell reports a death by that signal
     finally:
         stats.close()
         session.close()

@@ -37,6 +37,9 @@ SORT_KEYS = {
     ord("i"): SortKey.ID,
     ord("n"): SortKey.NAME,
 }
+_FAR = 1 << 30  # Home and End: as far as the rows go
+MOVES = {curses.KEY_UP: -1, ord("k"): -1, curses.KEY_DOWN: 1, ord("j"): 1, curses.KEY_HOME: -_FAR, curses.KEY_END: _FAR}
+PAGES = {curses.KEY_PPAGE: -1, curses.KEY_NPAGE: 1}
 HELP = "q quit  / filter  c r e a i n sort  Up/Down select  m sparkline: cpu%/events"
 _ESC, _ENTERS, _BACKSPACES = 27, (10, 13, curses.KEY_ENTER), (8, 127, curses.KEY_BACKSPACE)
 _HEAD_LINES, _FOOT_LINES = 3, 2
@@ -90,18 +93,7 @@ class View:
     # -- keys
     def key(self, ch: int) -> None:
         if ch == curses.KEY_RESIZE:
-            # ncurses may take the size from LINES/COLUMNS, which do not follow a resize:
-            # ask the terminal itself (resizeterm queues another KEY_RESIZE, so only on a change)
-            try:
-                size = os.get_terminal_size(sys.__stdout__.fileno())
-                if curses.is_term_resized(size.lines, size.columns):
-                    curses.resizeterm(size.lines, size.columns)
-            except (OSError, ValueError, curses.error):
-                pass
-            curses.update_lines_cols()
-            # the terminal may have re-wrapped what was on it: paint every cell again,
-            # rather than what curses believes has changed
-            self.screen.clearok(True)
+            self._resized()
             return
         if self.typing is not None:
             self._filter_key(ch)
@@ -116,18 +108,24 @@ class View:
             self.typing, self.filter_before = self.filter, self.filter
         elif ch == ord("m"):
             self.metric_cpu = not self.metric_cpu
-        elif ch in (curses.KEY_UP, ord("k")):
-            self._move(-1)
-        elif ch in (curses.KEY_DOWN, ord("j")):
-            self._move(1)
-        elif ch == curses.KEY_PPAGE:
-            self._move(-self._page())
-        elif ch == curses.KEY_NPAGE:
-            self._move(self._page())
-        elif ch == curses.KEY_HOME:
-            self._move(-(1 << 30))
-        elif ch == curses.KEY_END:
-            self._move(1 << 30)
+        elif ch in MOVES:
+            self._move(MOVES[ch])
+        elif ch in PAGES:
+            self._move(PAGES[ch] * max(1, curses.LINES - _HEAD_LINES - _FOOT_LINES))
+
+    def _resized(self) -> None:
+        # ncurses may take the size from LINES/COLUMNS, which do not follow a resize:
+        # ask the terminal itself (resizeterm queues another KEY_RESIZE, so only on a change)
+        try:
+            size = os.get_terminal_size(sys.__stdout__.fileno())
+            if curses.is_term_resized(size.lines, size.columns):
+                curses.resizeterm(size.lines, size.columns)
+        except (OSError, ValueError, curses.error):
+            pass
+        curses.update_lines_cols()
+        # the terminal may have re-wrapped what was on it: paint every cell again,
+        # rather than what curses believes has changed
+        self.screen.clearok(True)
 
     def _filter_key(self, ch: int) -> None:
         if ch in _ENTERS:
@@ -138,9 +136,6 @@ class View:
             self.typing = self.typing[:-1]
         elif 32 <= ch < 127:
             self.typing += chr(ch)
-
-    def _page(self) -> int:
-        return max(1, curses.LINES - _HEAD_LINES - _FOOT_LINES)
 
     def _move(self, step: int) -> None:
         rows = self.rows()
