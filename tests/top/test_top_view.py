@@ -131,6 +131,12 @@ def test_sort_filter_select_resize_quit(pane, programs):
         return f"filter: {prefix}" in lines[1] and len(shown) == 3 == len(table_rows(lines, prefix))
 
     lines = pane.wait(filtered, "the filter")
+    # a filter being typed applies as it is typed; Esc puts the one before back
+    pane.keys("/")
+    pane.keys("zz", literal=True)
+    pane.wait(lambda lines: f"filter: {prefix}zz_" in lines[1] and not all_program_rows(lines), "typing a filter")
+    pane.keys("Escape")
+    lines = pane.wait(lambda lines: filtered(lines) and lines[1].endswith(f"filter: {prefix}"), "Esc")
     assert "(shown 3)" in lines[0]
     assert lines[2].split() == ["ID", "TYPE", "NAME", "EVENTS/S", "AVG_NS", "CPU%", "RUN_CNT", "RUN_TIME_NS", "PIDS"]
 
