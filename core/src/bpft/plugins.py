@@ -40,6 +40,7 @@ KNOWN_VERBS: dict[str, str] = {
     "tracelog": "bpft-run",
     "run": "bpft-run",
     "profile": "bpft-profile",
+    "top": "bpft-top",  # not bpftool's: bpft's own verb
 }
 KNOWN_VERB_ORDER = (
     "show",
@@ -54,6 +55,7 @@ KNOWN_VERB_ORDER = (
     "tracelog",
     "run",
     "profile",
+    "top",
 )
 
 
