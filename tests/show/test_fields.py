@@ -79,6 +79,7 @@ def test_compiled_texts_match_the_reference_for_every_test_program(loaded):
     without pins walked and processes holding it, gives the same texts both ways."""
     from bpft_show.progfields import PROG_FIELDS
 
+    PROG_FIELDS.check()  # every name its expressions read is given
     fds = _loaded_fds(loaded, sorted(p.name for p in BPF_DIR.glob("*.o")))
     try:
         assert len(fds) >= 20  # the corpus loads at least this many programs here
@@ -229,6 +230,7 @@ def test_extended_table_shows_its_fields(loaded):
     from bpft_show.progfields import PROG_FIELDS
 
     table = _detail_table()
+    table.check()
     pin = sorted(loaded("show_meta.o").iterdir())[0]
     prog_id = prog_id_of(pin)
     fd = sc.obj_get(str(pin))
@@ -271,7 +273,7 @@ def test_a_broken_field_fails_when_the_table_is_made(fields, message):
     from bpft_show.template import TemplateError
 
     with pytest.raises(TemplateError, match=message):
-        PROG_FIELDS.extended(Field(**{"name": "extra", "value": "0", **fields}))
+        PROG_FIELDS.extended(Field(**{"name": "extra", "value": "0", **fields})).check()
 
 
 def test_the_first_json_field_takes_no_condition():

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import ast
 import builtins
-import copy
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
 
 from .template import Expression, Template, TemplateError
 
@@ -27,20 +25,27 @@ from .template import Expression, Template, TemplateError
 Renderer = Callable[[int, tuple], str]
 
 
-@dataclass(frozen=True, slots=True)
 class Piece:
     """A piece of text, present when ``when`` is true (always when it is None)."""
 
-    when: Expression | None
-    template: Template
+    __slots__ = ("when", "template")
+
+    def __init__(self, when: Expression | None, template: Template) -> None:
+        self.when, self.template = when, template
 
 
-@dataclass(frozen=True, slots=True)
 class Compiled:
-    """A compiled renderer factory and, for readers, the source of what it runs."""
+    """A compiled renderer factory, ``make(env)``, and (for readers) the source of what it runs."""
 
-    make: Callable[[dict], Renderer]
-    source: str
+    __slots__ = ("make", "_module")
+
+    def __init__(self, make: Callable[[dict], Renderer], module: ast.Module) -> None:
+        self.make = make
+        self._module = module
+
+    @property
+    def source(self) -> str:
+        return ast.unparse(self._module)  # not valid Python 3.11 where f-strings nest; to read
 
 
 def compile_text_renderer(
@@ -53,6 +58,7 @@ def compile_text_renderer(
     helpers: dict,
     prefix: str = "",
     suffix: str = "",
+    check_names: bool = False,
 ) -> Compiled:
     """``make(env)``, which returns ``render(fd, info)``: ``prefix``, the pieces present, ``suffix``.
 
@@ -61,25 +67,27 @@ def compile_text_renderer(
     computed once, in the order given; the names in ``run_names`` are read
     from ``env`` once per listing; every other name must be one of
     ``helpers`` (the function's globals) or a builtin. Adjacent pieces with
-    the same condition share one test. A name that is none of these raises
-    :class:`~bpft_show.template.TemplateError` here, not at the first program.
+    the same condition share one test. With ``check_names``, a name that is
+    none of these raises :class:`~bpft_show.template.TemplateError` here
+    rather than NameError at the first program (it costs a walk of every
+    tree: tests ask for it, start-up does not).
     """
     groups = _groups(pieces)
+    # the names the pieces read, and maybe a few more (see Expression.words): which values to
+    # compute and which run values to bind; an extra one costs a little, none is missed
     read = set()
     for when, templates in groups:
         if when is not None:
-            read |= when.names()
+            read |= when.words
         for template in templates:
-            read |= template.names()
+            read |= template.words()
     needed = _values_needed(read, values)
     for name, expr in values:
         if name in needed:
-            read |= expr.names()
-    known = {"fd", *info_fields, *(name for name, _ in values), *run_names, *helpers, *dir(builtins)}
-    unknown = sorted(read - known)
-    if unknown:
-        raise TemplateError(f"{label}: unknown names {', '.join(unknown)}")
-
+            read |= expr.words
+    if check_names:
+        known = {"fd", *info_fields, *(name for name, _ in values), *run_names, *helpers, *dir(builtins)}
+        _check_names(label, groups, [expr for name, expr in values if name in needed], known)
     body: list[ast.stmt] = [
         ast.Assign(
             targets=[ast.Tuple([ast.Name(name, ast.Store()) for name in info_fields], ast.Store())],
@@ -87,9 +95,7 @@ def compile_text_renderer(
         )
     ]
     body += [
-        ast.Assign(targets=[ast.Name(name, ast.Store())], value=copy.deepcopy(expr.tree))
-        for name, expr in values
-        if name in needed
+        ast.Assign(targets=[ast.Name(name, ast.Store())], value=expr.tree) for name, expr in values if name in needed
     ]
     body.append(ast.Return(_joined([prefix, *_group_nodes(groups), suffix])))
     render = ast.FunctionDef(
@@ -113,10 +119,11 @@ def compile_text_renderer(
         decorator_list=[],
         returns=None,
     )
-    module = ast.fix_missing_locations(ast.Module(body=[make], type_ignores=[]))
+    module = ast.Module(body=[make], type_ignores=[])
+    _locate(module)
     namespace = dict(helpers)
     exec(compile(module, f"<bpft_show field table: {label}>", "exec"), namespace)  # noqa: S102 - our own tree
-    return Compiled(namespace["make"], ast.unparse(module))
+    return Compiled(namespace["make"], module)
 
 
 def _groups(pieces: Sequence[Piece]) -> list[tuple[Expression | None, list[Template]]]:
@@ -133,13 +140,28 @@ def _groups(pieces: Sequence[Piece]) -> list[tuple[Expression | None, list[Templ
     return groups
 
 
+def _check_names(label: str, groups, value_exprs: list[Expression], known: set[str]) -> None:
+    """Raise TemplateError for a name the pieces or their values read that nothing gives."""
+    read: set[str] = set()
+    for when, templates in groups:
+        if when is not None:
+            read |= when.names()
+        for template in templates:
+            read |= template.names()
+    for expr in value_exprs:
+        read |= expr.names()
+    unknown = sorted(read - known)
+    if unknown:
+        raise TemplateError(f"{label}: unknown names {', '.join(unknown)}")
+
+
 def _values_needed(read: set[str], values: Sequence[tuple[str, Expression]]) -> set[str]:
     """The values ``read`` needs, and the values those need (a value reads only earlier ones)."""
     needed = set()
     for name, expr in reversed(values):
         if name in read or name in needed:
             needed.add(name)
-            needed |= expr.names()
+            needed |= expr.words
     return needed & {name for name, _ in values}
 
 
@@ -152,7 +174,7 @@ def _group_nodes(groups) -> list:
         if when is None:
             out += parts
         else:
-            out.append(ast.IfExp(copy.deepcopy(when.tree), _joined(parts), ast.Constant("")))
+            out.append(ast.IfExp(when.tree, _joined(parts), ast.Constant("")))
     return out
 
 
@@ -169,13 +191,25 @@ def _joined(parts: list) -> ast.expr:
             else:
                 values.append(ast.Constant(part))
             continue
-        node = copy.deepcopy(part.tree) if isinstance(part, Expression) else part
+        node = part.tree if isinstance(part, Expression) else part
         values.append(ast.FormattedValue(node, -1, None))
     if not values:
         return ast.Constant("")
     if len(values) == 1 and isinstance(values[0], ast.Constant):
         return values[0]
     return ast.JoinedStr(values)
+
+
+def _locate(node: ast.AST) -> None:
+    """Give the nodes made here a location (line 1): the compiler wants one. Unlike
+    ast.fix_missing_locations, stop at parsed expressions, which have theirs."""
+    if "lineno" in node._attributes:
+        if "lineno" in node.__dict__:
+            return
+        node.lineno = node.end_lineno = 1
+        node.col_offset = node.end_col_offset = 0
+    for child in ast.iter_child_nodes(node):
+        _locate(child)
 
 
 def _args(*names: str) -> ast.arguments:

@@ -67,17 +67,16 @@ block at its end, as bpftool does.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from bpft.output import render_json
 
 from .codegen import Compiled, Piece, Renderer, compile_text_renderer
-from .template import Expression, Template, TemplateError
+from .template import Expression, Template, TemplateError, parse_together
 
 
-@dataclass(frozen=True, slots=True)
 class Field:
     """One item of an object's output, in every format.
 
@@ -95,18 +94,30 @@ class Field:
     field is not there.
     """
 
-    name: str
-    value: str | None = None
-    when: str | None = None
-    plain: str | None = None
-    plain_after: str | None = None
-    json_text: str | None = None
-    in_json: bool = True
-    column: str | None = None
-    cell: str | None = None
+    __slots__ = ("name", "value", "when", "plain", "plain_after", "json_text", "in_json", "column", "cell")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        value: str | None = None,
+        when: str | None = None,
+        plain: str | None = None,
+        plain_after: str | None = None,
+        json_text: str | None = None,
+        in_json: bool = True,
+        column: str | None = None,
+        cell: str | None = None,
+    ) -> None:
+        self.name, self.value, self.when = name, value, when
+        self.plain, self.plain_after = plain, plain_after
+        self.json_text, self.in_json = json_text, in_json
+        self.column, self.cell = column, cell
+
+    def __repr__(self) -> str:
+        return f"Field({self.name!r})"
 
 
-@dataclass(frozen=True, slots=True)
 class Value:
     """A value of one object that fields share, computed once per object: ``name = expr``.
 
@@ -114,29 +125,42 @@ class Value:
     The compiled renderers compute only the values their pieces read.
     """
 
-    name: str
-    expr: str
+    __slots__ = ("name", "expr")
+
+    def __init__(self, name: str, expr: str) -> None:
+        self.name, self.expr = name, expr
 
 
-@dataclass(frozen=True, slots=True)
 class RunValue:
     """A value of one listing, made once when it starts: ``make(options, env)``, where
     ``options`` are the global options and ``env`` holds the run values made before it."""
 
-    name: str
-    make: Callable[[Any, dict], object]
+    __slots__ = ("name", "make")
+
+    def __init__(self, name: str, make: Callable[[Any, dict], object]) -> None:
+        self.name, self.make = name, make
 
 
-@dataclass(frozen=True, slots=True)
 class _Parsed:
-    """A field's expressions and templates, parsed once."""
+    """A field's expressions and templates (parsed together by the table)."""
 
-    spec: Field
-    when: Expression | None
-    value: Expression
-    plain: Template | None
-    json_text: Template | None
-    cell: Expression | None
+    __slots__ = ("spec", "when", "value", "plain", "json_text", "cell")
+
+    def __init__(self, spec: Field, where: str) -> None:
+        self.spec = spec
+        self.when = Expression(spec.when, where) if spec.when is not None else None
+        self.value = Expression(spec.value or spec.name, where)
+        self.plain = Template(spec.plain, where) if spec.plain is not None else None
+        json_text = spec.json_text if spec.json_text is not None else "{render_json(" + self.value.source + ")}"
+        self.json_text = Template(json_text, where) if spec.in_json else None
+        self.cell = Expression(spec.cell, where) if spec.cell is not None else None
+
+    def expressions(self) -> list[Expression]:
+        out = [e for e in (self.when, self.value, self.cell) if e is not None]
+        for template in (self.plain, self.json_text):
+            if template is not None:
+                out += template.expressions()
+        return out
 
 
 class FieldTable:
@@ -163,13 +187,23 @@ class FieldTable:
         self.info_order = info_order
         self.label = label
         self._check_names()
-        self._parsed = {f.name: self._parse(f) for f in self.fields}
-        self._values = [(v.name, Expression(v.expr, f"{label}: value {v.name}")) for v in self.values]
         self.plain_order = self._plain_order()
         self.json_order = tuple(f.name for f in self.fields if f.in_json)
         self.columns = tuple(f.column for f in self.fields if f.column is not None)
-        self._plain = self._compile_plain()
-        self._compact = self._compile_compact()
+        # A table is made at import, and makes thousands of short-lived objects (trees):
+        # collections they would trigger walk the whole heap of the modules imported so far
+        # and free nothing, so they wait (~1 ms of start-up here).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._parsed = {f.name: _Parsed(f, f"{label}: field {f.name}") for f in self.fields}
+            self._values = [(v.name, Expression(v.expr, f"{label}: value {v.name}")) for v in self.values]
+            parse_together([e for p in self._parsed.values() for e in p.expressions()] + [e for _, e in self._values])
+            self._plain = self._compile_plain()
+            self._compact = self._compile_compact()
+        finally:
+            if collecting:
+                gc.enable()
 
     # --- building ------------------------------------------------------------------------
 
@@ -297,19 +331,6 @@ class FieldTable:
                 if both:
                     raise TemplateError(f"{self.label}: {', '.join(sorted(both))}: both {kind} and {other}")
 
-    def _parse(self, f: Field) -> _Parsed:
-        where = f"{self.label}: field {f.name}"
-        value = Expression(f.value or f.name, where)
-        json_text = f.json_text if f.json_text is not None else "{render_json(" + value.source + ")}"
-        return _Parsed(
-            spec=f,
-            when=Expression(f.when, where) if f.when is not None else None,
-            value=value,
-            plain=Template(f.plain, where) if f.plain is not None else None,
-            json_text=Template(json_text, where) if f.in_json else None,
-            cell=Expression(f.cell, where) if f.cell is not None else None,
-        )
-
     def _plain_order(self) -> tuple[str, ...]:
         order = [f.name for f in self.fields if f.plain_after is None]
         for f in self.fields:
@@ -319,7 +340,16 @@ class FieldTable:
                 order.insert(order.index(f.plain_after) + 1, f.name)
         return tuple(order)
 
-    def _compile(self, form: str, pieces: list[Piece], prefix: str, suffix: str) -> Compiled:
+    def check(self) -> None:
+        """Compile the renderers again, checking that every name an expression reads is given
+        (an info field, ``fd``, a value, a run value, a helper or a builtin); raise
+        :class:`~bpft_show.template.TemplateError` if one is not. Making a table checks
+        templates and syntax but not names (start-up would pay a walk of every tree): the
+        tests of a table call this."""
+        self._compile_plain(check_names=True)
+        self._compile_compact(check_names=True)
+
+    def _compile(self, form: str, pieces: list[Piece], prefix: str, suffix: str, check_names: bool) -> Compiled:
         return compile_text_renderer(
             label=f"{self.label} {form}",
             info_fields=self.info_fields,
@@ -329,14 +359,15 @@ class FieldTable:
             helpers=self.helpers,
             prefix=prefix,
             suffix=suffix,
+            check_names=check_names,
         )
 
-    def _compile_plain(self) -> Compiled:
+    def _compile_plain(self, check_names: bool = False) -> Compiled:
         parsed = [self._parsed[name] for name in self.plain_order]
         pieces = [Piece(p.when, p.plain) for p in parsed if p.plain is not None]
-        return self._compile("plain", pieces, "", self.plain_end)
+        return self._compile("plain", pieces, "", self.plain_end, check_names)
 
-    def _compile_compact(self) -> Compiled:
+    def _compile_compact(self, check_names: bool = False) -> Compiled:
         parsed = [self._parsed[name] for name in self.json_order]
         if not parsed or parsed[0].when is not None:
             raise TemplateError(f"{self.label}: the first JSON field must always be there (it takes no comma)")
@@ -345,4 +376,4 @@ class FieldTable:
             key = render_json(p.spec.name) + ":"
             assert p.json_text is not None  # json_order holds the fields in JSON
             pieces.append(Piece(p.when, Template.prefixed(key if i == 0 else "," + key, p.json_text)))
-        return self._compile("compact", pieces, "{", "}")
+        return self._compile("compact", pieces, "{", "}", check_names)

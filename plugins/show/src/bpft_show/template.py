@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import ast
 import codecs
+import re
 from types import CodeType
+
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_BRACE = re.compile(r"[{}]")
 
 
 class TemplateError(ValueError):
@@ -28,26 +32,64 @@ class TemplateError(ValueError):
 class Expression:
     """One Python expression of a field table: its source, its tree and its code."""
 
-    __slots__ = ("source", "tree", "code")
+    __slots__ = ("source", "where", "_tree", "_names", "_code", "words")
 
     def __init__(self, source: str, where: str = "") -> None:
         self.source = source
-        try:
-            self.tree: ast.expr = ast.parse(source.strip(), mode="eval").body
-        except SyntaxError as e:
-            raise TemplateError(f"{where}: not a Python expression: {source!r} ({e.msg})") from None
-        self.code: CodeType = compile(ast.Expression(self.tree), f"<{where or 'expression'}>", "eval")
+        self.where = where
+        # parsed when first read, or with others by parse_together(); compiled when first
+        # evaluated: start-up pays for what it uses
+        self._tree: ast.expr | None = None
+        self._names: set[str] | None = None
+        self._code: CodeType | None = None
+        #: the identifiers in the source: the names it reads and maybe more (attributes, words
+        #: in strings), found without parsing; enough to pick the values a renderer needs
+        self.words = frozenset(_WORD.findall(source))
+
+    @property
+    def tree(self) -> ast.expr:
+        if self._tree is None:
+            try:
+                self._tree = ast.parse(self.source.strip(), mode="eval").body
+            except SyntaxError as e:
+                raise TemplateError(f"{self.where}: not a Python expression: {self.source!r} ({e.msg})") from None
+        return self._tree
 
     def eval(self, namespace: dict) -> object:
         """The expression's value with ``namespace`` as its globals (comprehensions see them too)."""
-        return eval(self.code, namespace)  # noqa: S307 - the field table's own source, never input
+        code = self._code
+        if code is None:
+            code = self._code = compile(ast.Expression(self.tree), f"<{self.where or 'expression'}>", "eval")
+        return eval(code, namespace)  # noqa: S307 - the field table's own source, never input
 
     def names(self) -> set[str]:
         """The names the expression reads (comprehension variables excluded)."""
-        return names_read(self.tree)
+        if self._names is None:
+            self._names = names_read(self.tree)
+        return self._names
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
+
+
+def parse_together(expressions) -> None:
+    """Parse ``expressions`` in one call of the parser, as elements of one tuple (a table has
+    dozens: one call costs much less than one each). Any that does not parse alone raises
+    :class:`TemplateError` for itself."""
+    todo = [e for e in expressions if e._tree is None]
+    if not todo:
+        return
+    text = "(\n" + "".join(f"({e.source.strip()}),\n" for e in todo) + ")"
+    try:
+        trees = ast.parse(text, mode="eval").body.elts
+    except SyntaxError:
+        trees = []
+    if len(trees) != len(todo):
+        for e in todo:
+            e.tree  # noqa: B018 - parsed alone, the culprit names itself
+        return
+    for e, tree in zip(todo, trees, strict=True):
+        e._tree = tree
 
 
 class Template:
@@ -71,12 +113,22 @@ class Template:
         """The text, each placeholder's value formatted as an f-string would (``format(value)``)."""
         return "".join(part if type(part) is str else format(part.eval(namespace)) for part in self.parts)
 
+    def expressions(self) -> list[Expression]:
+        """The placeholders."""
+        return [part for part in self.parts if type(part) is not str]
+
     def names(self) -> set[str]:
         """The names the placeholders read."""
         out: set[str] = set()
-        for part in self.parts:
-            if type(part) is not str:
-                out |= part.names()
+        for part in self.expressions():
+            out |= part.names()
+        return out
+
+    def words(self) -> set[str]:
+        """The identifiers in the placeholders (see :attr:`Expression.words`)."""
+        out: set[str] = set()
+        for part in self.expressions():
+            out |= part.words
         return out
 
     def __repr__(self) -> str:
@@ -86,30 +138,32 @@ class Template:
 def _split(source: str, where: str):
     """The literal texts (escapes decoded) and the placeholders of ``source``, in order."""
     literal: list[str] = []
-    i, n = 0, len(source)
-    while i < n:
+    pos, depth, opened = 0, 0, 0  # scanned up to pos; depth of braces in a placeholder from opened
+    for brace in _BRACE.finditer(source):
+        i = brace.start()
+        if i < pos:
+            continue  # the second brace of a doubled one
         ch = source[i]
-        if ch in "{}" and source.startswith(ch * 2, i):
-            literal.append(ch)
-            i += 2
+        if depth:
+            depth += 1 if ch == "{" else -1
+            if not depth:
+                yield Expression(source[opened + 1 : i], where)
+                pos = i + 1
+        elif source.startswith(ch * 2, i):
+            literal.append(source[pos:i] + ch)
+            pos = i + 2
         elif ch == "}":
             raise TemplateError(f"{where}: single '}}' in template {source!r}")
-        elif ch == "{":
-            end, depth = i + 1, 1
-            while end < n and depth:
-                depth += {"{": 1, "}": -1}.get(source[end], 0)
-                end += 1
-            if depth:
-                raise TemplateError(f"{where}: unclosed '{{' in template {source!r}")
-            if literal:
-                yield _unescape("".join(literal), source, where)
-                literal.clear()
-            yield Expression(source[i + 1 : end - 1], where)
-            i = end
         else:
-            literal.append(ch)
-            i += 1
-    if literal:
+            literal.append(source[pos:i])
+            if any(literal):
+                yield _unescape("".join(literal), source, where)
+            literal.clear()
+            depth, opened = 1, i
+    if depth:
+        raise TemplateError(f"{where}: unclosed '{{' in template {source!r}")
+    literal.append(source[pos:])
+    if any(literal):
         yield _unescape("".join(literal), source, where)
 
 
