@@ -53,16 +53,19 @@ renderers: it extends the table, and shows with the extended one::
         after="pids",                 # where the fields go (plain, JSON, columns); default: last
         info=("verified_insns",),     # more bpf_prog_info fields to read (any order)
         run_values=(RunValue("attach_points", lambda options, env: find_attach_points()),),
-        helpers={"find_attach_points": find_attach_points},
     )
 
 and :class:`bpft_show.show.Shower` takes the table to show with
 (``Shower(ctx, DETAIL_FIELDS)``; :func:`bpft_show.show.fields_for` is where a
 listing picks it). The extended table compiles its own fast renderers when it
-is made (at the import of its module), reads the info fields its fields need,
-and the tests of the fast paths take it as they take the base table. Fields
-go after ``pids`` rather than last so that the plain text keeps the metadata
-block at its end, as bpftool does.
+is made (at the import of its module) and reads the info fields its fields
+need. Its tests call ``DETAIL_FIELDS.check()`` (every name an expression reads
+is given) and compare its compiled texts with the reference ones, as
+``tests/show/test_fields.py`` does for the base table. Fields go after
+``pids`` rather than last so that the plain text keeps the metadata block at
+its end, as bpftool does. ``values=(Value(name, expr), ...)`` adds values of
+one program that several new fields share, ``helpers={...}`` functions and
+constants their expressions call.
 """
 
 from __future__ import annotations
@@ -190,9 +193,9 @@ class FieldTable:
         self.plain_order = self._plain_order()
         self.json_order = tuple(f.name for f in self.fields if f.in_json)
         self.columns = tuple(f.column for f in self.fields if f.column is not None)
-        # A table is made at import, and makes thousands of short-lived objects (trees):
-        # collections they would trigger walk the whole heap of the modules imported so far
-        # and free nothing, so they wait (~1 ms of start-up here).
+        # A table is made at import and allocates thousands of tree nodes, which it keeps:
+        # the collections they would trigger walk the heap of every module imported so far
+        # and free nothing, so they wait (docs/design-notes.md).
         collecting = gc.isenabled()
         gc.disable()
         try:
