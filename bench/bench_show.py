@@ -4,7 +4,7 @@
 
 Targets (issue #2):
 * start-up: `bpft prog show` with no programs loaded within 2.0x the wall time
-  of `python3 -c pass`;
+  of `python -I -c pass`;
 * scale: per-program cost ((wall at N) - (wall at 0)) / N no more than
   bpftool's, plain and -j.
 
@@ -13,7 +13,7 @@ there in both measurements and cancel out of the per-program figures.
 
 Each per-program figure is estimated three ways: from the fastest run of each
 command in each state (min), from the medians, and "in floors": each run's
-wall over the wall of the `python3 -c pass` run made just before it, medians
+wall over the wall of the `python -I -c pass` run made just before it, medians
 per state. The last one is for VMs whose speed swings within seconds: a slow
 spell during one state stretches bpft's ~60 ms start-up by as much as its
 whole per-program signal (2,000 programs add ~12 ms), and bpftool's ~1 ms
@@ -32,7 +32,7 @@ import uuid
 import typer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import BPFFS, bpft_exe, load_socket_filters, python_exe, remove_dir, report, sample  # noqa: E402
+from common import BPFFS, bpft_exe, load_socket_filters, remove_dir, report, sample  # noqa: E402
 
 app = typer.Typer(add_completion=False)
 
@@ -47,7 +47,8 @@ def main(
     variants = {"plain": [], "-j": ["-j"]}
 
     floor_key = ("python", "")
-    cmds = {floor_key: [python_exe(), "-c", "pass"]}
+    # the floor is this interpreter (a venv's, like bpft's console script) in isolated mode
+    cmds = {floor_key: [sys.executable, "-I", "-c", "pass"]}
     for label, opt in variants.items():
         cmds[("bpft", label)] = [*bpft, *opt, "prog", "show"]
         cmds[("bpftool", label)] = ["bpftool", *opt, "prog", "show"]
@@ -85,7 +86,7 @@ def main(
         return (pick(atn[key]) - pick(at0[key])) / programs
 
     def in_floors(state: dict, key: tuple) -> float:
-        """The median of each run's wall over the wall of the `python3 -c pass` run beside it."""
+        """The median of each run's wall over the wall of the `python -I -c pass` run beside it."""
         return statistics.median(w / f for w, f in zip(walls(state[key]), walls(state[floor_key]), strict=True))
 
     def ratio(label: str, per) -> float:
@@ -97,9 +98,9 @@ def main(
 
     floor, start = at0[floor_key], at0[("bpft", "plain")]
     rows = [
-        ("python3 -c pass (min / median)", f"{wall_min(floor) * 1e3:.1f} / {wall_median(floor) * 1e3:.1f} ms"),
+        ("python -I -c pass (min / median)", f"{wall_min(floor) * 1e3:.1f} / {wall_median(floor) * 1e3:.1f} ms"),
         (
-            f"python3 -c pass with {programs} programs (min / median)",
+            f"python -I -c pass with {programs} programs (min / median)",
             f"{wall_min(atn[floor_key]) * 1e3:.1f} / {wall_median(atn[floor_key]) * 1e3:.1f} ms",
         ),
         ("bpft prog show, no programs", f"{wall_min(start) * 1e3:.1f} / {wall_median(start) * 1e3:.1f} ms"),
@@ -136,7 +137,7 @@ def main(
     print(f"min / median: of {rounds * per_round} runs in each state, over {rounds} rounds that alternate the states;")
     print("cpu: median user+system time, bpft's forked workers included;")
     print(
-        "in floors: each run's wall over the `python3 -c pass` run beside it, medians per state (see bench/README.md)"
+        "in floors: each run's wall over the `python -I -c pass` run beside it, medians per state (see bench/README.md)"
     )
 
 

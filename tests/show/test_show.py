@@ -361,9 +361,17 @@ def _list_info(info) -> tuple:
     return tuple(getattr(raw, f) for f in LIST_FIELDS)
 
 
+def _env(**given):
+    """Run values with no pins walked and no processes holding programs, unless given."""
+    from bpft.api import Options
+    from bpft_show.progfields import PROG_FIELDS
+
+    return PROG_FIELDS.run_env(Options(), **{"pinned": None, "refs": {}, **given})
+
+
 def test_rendering_of_fields_no_program_here_has():
     """Unknown type, no name, not jited, recursion misses, an offload device not in our netns."""
-    from bpft_show.show import Shower
+    from bpft_show.progfields import PROG_FIELDS
 
     info = _info(
         id=7,
@@ -377,15 +385,15 @@ def test_rendering_of_fields_no_program_here_has():
         xlated_prog_len=16,
         gpl_compatible=0,
     )
-    shower = Shower.__new__(Shower)  # no context: no pins walked, no processes holding it
-    shower._tables("plain", None, {})
-    plain = shower._plain_text(-1, _list_info(info))  # fd -1: no fdinfo, so no memlock
+    env = _env()
+    plain = PROG_FIELDS.plain_renderer(env)(-1, _list_info(info))  # fd -1: no fdinfo, so no memlock
     assert plain == (
         "7: type 99  tag 005a3d2123620c8b  offloaded_to ifindex 4 ns_dev 1 ns_ino 2"
         " run_time_ns 5 run_cnt 2 recursion_misses 3\n"
         "\txlated 16B  not jited\n"
     )
-    j = Shower._json(info, None, "", info.tag.hex(), None, None, None, (), None, None, None)
+    assert PROG_FIELDS.plain_text(env, -1, _list_info(info)) == plain
+    j = PROG_FIELDS.json_value(env, -1, _list_info(info))
     assert list(j) == [
         "id",
         "type",
@@ -400,15 +408,20 @@ def test_rendering_of_fields_no_program_here_has():
     ]
     assert j["type"] == 99 and j["jited"] is False
     assert j["dev"] == {"ifindex": 4, "ns_dev": 1, "ns_inode": 2}
+    compact = PROG_FIELDS.compact_renderer(env)(-1, _list_info(info))
+    assert compact == PROG_FIELDS.compact_text(env, -1, _list_info(info))
 
 
 def test_pinned_key_present_whenever_pins_were_walked():
     """bpftool -f prints "pinned": [] for an unpinned program once any pin exists."""
-    from bpft_show.show import Shower
+    from bpft_show.progfields import PROG_FIELDS
 
-    info = _info(id=8, type=6, xlated_prog_len=16, jited_prog_len=20, gpl_compatible=1)
-    j = Shower._json(info, "xdp", "x", info.tag.hex(), None, None, b"4096", (), (), None, None)
+    info = _info(id=8, type=6, xlated_prog_len=16, jited_prog_len=20, gpl_compatible=1, name=b"x")
+    env = _env(pinned={9: ["/sys/fs/bpf/other"]}, memlock_of=lambda fd: b"4096")
+    j = PROG_FIELDS.json_value(env, -1, _list_info(info))
     assert j["pinned"] == [] and j["bytes_memlock"] == 4096
+    compact = PROG_FIELDS.compact_renderer(env)(-1, _list_info(info))
+    assert compact.endswith(',"bytes_memlock":4096,"pinned":[]}')
 
 
 @pytest.mark.kernel
@@ -498,6 +511,6 @@ def test_listing_parts_by_id_span(monkeypatch, span, env, forks, cut):
     [(b"4096", 4096), (b" -12abc", -12), (b"+5", 5), (b"-", 0), (b"", 0), (b"abc", 0), (b"\t 7 ", 7), (b"+-5", 0)],
 )
 def test_memlock_text_read_as_atoll_does(text, value):
-    from bpft_show.show import _atoll
+    from bpft_show.progfields import atoll
 
-    assert _atoll(text) == value
+    assert atoll(text) == value

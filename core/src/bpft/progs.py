@@ -59,13 +59,16 @@ def _next_prog_fd(prog_id: int, stop: int | None) -> tuple[int, int] | None:
         prog_id = nxt
 
 
-def render_prog_infos(render, out: list, start: int = 0, stop: int | None = None, full: bool = False) -> None:
+def render_prog_infos(
+    render, out: list, start: int = 0, stop: int | None = None, full: bool = False, read=None
+) -> None:
     """Append ``render(fd, info)`` to ``out`` for each program with ``start < id <= stop``,
     ascending: the loop of a listing.
 
     ``info`` is the :data:`~bpft.kernel.info.LIST_FIELDS` tuple of
     :func:`~bpft.kernel.info.prog_list_info`, or with ``full`` the whole
-    :class:`~bpft.kernel.info.ProgInfoRec`; ``fd`` is closed once ``render``
+    :class:`~bpft.kernel.info.ProgInfoRec`, or what ``read(fd)`` returns (a reader
+    of :func:`~bpft.kernel.info.prog_fields_reader`); ``fd`` is closed once ``render``
     returns (``os.dup`` it to keep it). Programs loaded together have
     consecutive ids, so the id after the last one is tried directly (one
     GET_FD_BY_ID); only when it is not there does the kernel name the next one
@@ -74,7 +77,8 @@ def render_prog_infos(render, out: list, start: int = 0, stop: int | None = None
     Programs unloaded meanwhile are skipped; any other failure to read an info
     raises bpftool's error, and ``out`` keeps what came before it.
     """
-    read = kinfo.prog_info if full else kinfo.prog_list_info
+    if read is None:
+        read = kinfo.prog_info if full else kinfo.prog_list_info
     open_id, close, append = _open_prog_id, os.close, out.append
     prog_id = start
     while stop is None or prog_id < stop:

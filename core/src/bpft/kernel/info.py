@@ -138,15 +138,18 @@ LIST_FIELDS = (
 ).split()
 
 
-def _list_struct() -> struct.Struct:
-    """LIST_FIELDS' struct format, with pad bytes over the fields in between (from ProgInfo's layout)."""
+def _fields_struct(names: list[str]) -> struct.Struct:
+    """The struct format of the bpf_prog_info fields ``names`` (in the kernel's order), with pad
+    bytes over the fields in between (from ProgInfo's layout)."""
     codes = {_u32: "I", _u64: "Q"}
     ctypes_of = {f[0]: f[1] for f in ProgInfo._fields_}
     fmt, pos = "<", 0
-    for name in LIST_FIELDS:
+    for name in names:
         field = getattr(ProgInfo, name)
         ctype = ctypes_of[name]
         code = codes.get(ctype, f"{ctypes.sizeof(ctype)}s")  # tag and name: byte arrays
+        if field.offset < pos:
+            raise ValueError(f"bpf_prog_info field {name} out of the kernel's order")
         if field.offset > pos:
             fmt += f"{field.offset - pos}x"
         fmt += code
@@ -154,13 +157,21 @@ def _list_struct() -> struct.Struct:
     return struct.Struct(fmt)
 
 
-_LIST_INFO = _list_struct()
-
-
-prog_list_info = sc.info_reader(_prog_info_buf, _LIST_INFO.unpack_from)
+prog_list_info = sc.info_reader(_prog_info_buf, _fields_struct(LIST_FIELDS).unpack_from)
 prog_list_info.__doc__ = """``prog_list_info(fd)``: the program's :data:`LIST_FIELDS`, as a plain tuple; raises
 OSError as :func:`prog_info`. The hot path of a listing: fewer fields than :func:`prog_info`
 and no post-processing (a listing of thousands of programs reads this for each)."""
+
+
+def prog_info_offset(name: str) -> int:
+    """Where bpf_prog_info field ``name`` is in the struct: the kernel's order of the fields."""
+    return getattr(ProgInfo, name).offset
+
+
+def prog_fields_reader(names: list[str]):
+    """A reader like :func:`prog_list_info` of other bpf_prog_info fields: ``read(fd)`` is the
+    tuple of ``names`` (in the kernel's order; see :func:`prog_info_offset`), raw as there."""
+    return sc.info_reader(_prog_info_buf, _fields_struct(names).unpack_from)
 
 
 def map_info(fd: int) -> MapInfo:
