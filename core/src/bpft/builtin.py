@@ -7,9 +7,10 @@ output formats.
 
 from __future__ import annotations
 
-from .api import Command, HelpLine, Options, OutputFormat
+from .api import Command, HelpLine, OutputFormat
 from .grammar import OptionSpec
 from .hookspecs import hookimpl
+from .output import make_json, make_plain, make_table
 
 HELP_SPEC_MAP = "MAP := { id MAP_ID | pinned FILE | name MAP_NAME }"
 HELP_SPEC_PROGRAM = "PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }"
@@ -54,28 +55,10 @@ def bpft_handle_kinds():
     return CORE_HANDLE_KINDS
 
 
-def _plain(options: Options):
-    from .output import PlainEmitter
-
-    return PlainEmitter()
-
-
-def _json(options: Options):
-    from .output import JsonEmitter
-
-    return JsonEmitter(pretty=options.pretty)
-
-
-def _table(options: Options):
-    from .output import TableEmitter
-
-    return TableEmitter()
-
-
 @hookimpl
 def bpft_output_formats():
     return [
-        OutputFormat("plain", (), _plain),
-        OutputFormat("json", (), _json),
-        OutputFormat("table", (OptionSpec("", "table", "format:table"),), _table),
+        OutputFormat("plain", (), make_plain),
+        OutputFormat("json", (), make_json),
+        OutputFormat("table", (OptionSpec("", "table", "format:table"),), make_table),
     ]

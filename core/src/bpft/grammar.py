@@ -12,9 +12,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
-
 from .errors import EXIT_EINVAL, BpftError, UsageError
+from .records import NamedTuple
 
 
 def is_prefix(word: str | None, full: str) -> bool:
@@ -127,12 +126,14 @@ class Args:
 
 
 class OptionSpec(NamedTuple):
-    """A global option: its short letter (or ''), long name, and whether it takes a value."""
+    """A global option: its short letter (or ''), long name, where its value goes, whether it
+    takes a value (``--name VALUE``), and a line of help for ``bpft help``."""
 
     short: str
     long: str
     dest: str
     takes_value: bool = False
+    help: str = ""
 
 
 class OptionError(BpftError):

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+
+from .records import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, TextIO
+
+    from .api import Options
 
 
 class RawJson(str):
@@ -359,3 +365,19 @@ class TableEmitter(Emitter):
             self.out.write(tabulate(self.rows, headers="keys", tablefmt="simple", disable_numparse=True) + "\n")
             self.rows.clear()
         self.out.flush()
+
+
+# The core's formats (``bpft.builtin`` registers them): factories by name, so the plugin
+# cache keeps them as references to this module, which imports no plugin machinery.
+
+
+def make_plain(options: Options) -> Emitter:
+    return PlainEmitter()
+
+
+def make_json(options: Options) -> Emitter:
+    return JsonEmitter(pretty=options.pretty)
+
+
+def make_table(options: Options) -> Emitter:
+    return TableEmitter()
