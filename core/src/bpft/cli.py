@@ -185,7 +185,7 @@ def _call(ctx: Context, cmd: Command, rest: list[str], word: str) -> int:
     if typer_words is not None:
         from . import typerverb
 
-        return typerverb.run(handler, ctx, typer_words)
+        return typerverb.run(handler, ctx, typer_words, cmd.verb)
     rc = handler(ctx, Args(rest, verb=word))
     return 0 if rc is None else int(rc)
 

@@ -260,8 +260,10 @@ class Registry:
             self._add(info, plugin)
 
     def register(self, plugin: Any, name: str | None = None) -> None:
-        """Register a plugin object directly (tests, embedding)."""
+        """Register a plugin object directly (tests, embedding); one already registered is skipped."""
         module = getattr(plugin, "__name__", None) or type(plugin).__qualname__
+        if (self._pm is not None and self._pm.is_registered(plugin)) or any(i.module == module for i in self.plugins):
+            return
         self._add(PluginInfo(name or str(module), str(module), "", ""), plugin)
 
     # -- the cache

@@ -141,10 +141,10 @@ def split_words(words: Sequence[str], claimed: dict[str, bool], specs: Sequence[
     return ours, theirs
 
 
-def run(target: Any, ctx: Context, words: list[str]) -> int:
+def run(target: Any, ctx: Context, words: list[str], verb: str) -> int:
     """Run a typer verb on ``words``; its exit status (typer's 2 for a usage error)."""
     command = click_command(target)
-    prog_name = f"{ctx.bin_name} {ctx.object_word} {ctx.verb_word}".strip()
+    prog_name = f"{ctx.bin_name} {ctx.object_word} {verb}"
     try:
         command.main(args=list(words), prog_name=prog_name, standalone_mode=True, obj=ctx)
     except SystemExit as e:
