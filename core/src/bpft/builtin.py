@@ -7,7 +7,7 @@ output formats.
 
 from __future__ import annotations
 
-from .api import Command, HelpLine, OutputFormat
+from .api import Command, HandleKind, HelpLine, OutputFormat
 from .grammar import OptionSpec
 from .hookspecs import hookimpl
 from .output import make_json, make_plain, make_table
@@ -18,7 +18,7 @@ HELP_SPEC_OPTIONS = "OPTIONS := { {-j|--json} [{-p|--pretty}] | {-d|--debug} | {
 
 
 @hookimpl
-def bpft_commands():
+def bpft_commands() -> list[Command]:
     return [
         Command(
             "prog",
@@ -34,7 +34,7 @@ def bpft_commands():
 
 
 @hookimpl
-def bpft_help_lines():
+def bpft_help_lines() -> list[HelpLine]:
     return [
         HelpLine("prog", HELP_SPEC_MAP, 10),
         HelpLine("prog", HELP_SPEC_PROGRAM, 20),
@@ -49,14 +49,14 @@ def bpft_help_lines():
 
 
 @hookimpl
-def bpft_handle_kinds():
+def bpft_handle_kinds() -> list[HandleKind]:
     from .handles import CORE_HANDLE_KINDS
 
     return CORE_HANDLE_KINDS
 
 
 @hookimpl
-def bpft_output_formats():
+def bpft_output_formats() -> list[OutputFormat]:
     return [
         OutputFormat("plain", (), make_plain),
         OutputFormat("json", (), make_json),

@@ -180,11 +180,11 @@ def getopt(argv: Sequence[str], specs: Sequence[OptionSpec]) -> Iterator[tuple[s
         if arg.startswith("-") and arg != "-":
             j = 1
             while j < len(arg):
-                spec = by_short.get(arg[j])
-                if spec is None:
+                letter = by_short.get(arg[j])
+                if letter is None:
                     raise OptionError(f"unrecognized option '{arg}'")
                 j += 1
-                if spec.takes_value:
+                if letter.takes_value:
                     if j < len(arg):
                         val = arg[j:]
                     elif i < len(argv):
@@ -192,8 +192,8 @@ def getopt(argv: Sequence[str], specs: Sequence[OptionSpec]) -> Iterator[tuple[s
                         i += 1
                     else:
                         raise OptionError(f"unrecognized option '{arg}'")
-                    yield spec.dest, val
+                    yield letter.dest, val
                     break
-                yield spec.dest, None
+                yield letter.dest, None
             continue
         yield None, arg

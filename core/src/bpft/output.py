@@ -94,9 +94,8 @@ def _render(v: Any, depth: int, pretty: bool) -> str:
             if pretty:
                 key = lead + json_quote(k) + ": "
             else:
-                key = _KEYS.get(k)
-                if key is None:
-                    key = _KEYS[k] = json_quote(k) + ":"
+                known = _KEYS.get(k)
+                key = known if known is not None else _KEYS.setdefault(k, json_quote(k) + ":")
             xs = _scalar(x)
             out.append(key + (xs if xs is not None else _render(x, inner, pretty)))
         return "{" + ",".join(out) + (("\n" + "    " * depth) if pretty else "") + "}"

@@ -217,7 +217,7 @@ class Registry:
         for caller in self.pm.get_hookcallers(plugin) or []:
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
-                    answers[caller.name] = list(impl.function() or ())
+                    answers[caller.name] = list(impl.function() or ())  # type: ignore[call-overload]
         return answers
 
     def _add(self, info: PluginInfo, plugin: Any) -> bool:

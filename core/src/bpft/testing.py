@@ -38,7 +38,8 @@ class _Capture(io.TextIOWrapper):
 
     def text(self) -> str:
         self.flush()
-        return self.buffer.getvalue().decode("utf-8", errors="replace")  # type: ignore[attr-defined]
+        raw: bytes = self.buffer.getvalue()  # type: ignore[attr-defined]
+        return raw.decode("utf-8", errors="replace")
 
 
 def registry(plugins: Iterable[Any] = (), installed: bool = True) -> Registry:
