@@ -100,9 +100,9 @@ def object_help(ctx: Context, obj: str) -> str:
     extra = [o for f in ctx.plugins.output_formats() for o in f.options]
     if extra:
         specs.append("FORMAT := { " + " | ".join(f"--{o.long}" for o in extra) + " }")
-    plugin_options = ctx.plugins.global_options()
-    if plugin_options:
-        specs.append("PLUGIN_OPTIONS := { " + " | ".join(_option_usage(o) for o in plugin_options) + " }")
+    added = plugin_options(ctx.plugins)
+    if added:
+        specs.append("PLUGIN_OPTIONS := { " + " | ".join(_option_usage(o) for o in added) + " }")
     return _usage_block("Usage: ", usage, specs)
 
 
@@ -222,13 +222,21 @@ def _select_format(registry: Registry, options: Options, chosen: str | None) -> 
 
 def option_specs(registry: Registry) -> list[OptionSpec]:
     """Every global option: bpftool's, the formats', then the plugins' (core's win a clash)."""
-    specs = list(CORE_OPTIONS) + [o for f in registry.output_formats() for o in f.options]
-    taken = {s.long for s in specs} | {s.short for s in specs if s.short}
+    return [*CORE_OPTIONS, *(o for f in registry.output_formats() for o in f.options), *plugin_options(registry)]
+
+
+def plugin_options(registry: Registry) -> list[OptionSpec]:
+    """The options plugins add (``bpft_global_options``), less those whose long name or
+    letter is taken already (by bpftool's, a format's, or an earlier plugin's)."""
+    taken = {s.long for s in CORE_OPTIONS} | {s.short for s in CORE_OPTIONS}
+    taken |= {o.long for f in registry.output_formats() for o in f.options}
+    taken |= {o.short for f in registry.output_formats() for o in f.options if o.short}
+    accepted = []
     for spec in registry.global_options():
         if spec.long not in taken and (not spec.short or spec.short not in taken):
-            specs.append(spec)
+            accepted.append(spec)
             taken.update((spec.long, spec.short))
-    return specs
+    return accepted
 
 
 def _typer_split(registry: Registry, argv: list[str], specs: list[OptionSpec]) -> tuple[list[str], list[str]] | None:
@@ -291,7 +299,7 @@ def main(argv: list[str] | None = None, registry: Registry | None = None) -> int
 
 def _main(ctx: Context, argv: list[str], specs: list[OptionSpec]) -> int:
     options, registry = ctx.options, ctx.plugins
-    plugin_dests = {s.dest for s in registry.global_options()}
+    plugin_dests = {s.dest for s in plugin_options(registry)}
     words: list[str] = []
     chosen_format: str | None = None
     want_version = False

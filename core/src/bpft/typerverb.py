@@ -40,7 +40,7 @@ def is_bpft_handler(target: Any) -> bool:
         note = annotations.get(param)
         if note is None:
             continue
-        text = note if isinstance(note, str) else getattr(note, "__name__", "")
+        text = note.strip("'\"") if isinstance(note, str) else getattr(note, "__name__", "")
         if not text.endswith(("Context", "Args")):
             return False
     return True
