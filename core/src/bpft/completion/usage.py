@@ -121,8 +121,9 @@ def _walk(line: list[Token], words: list[str]) -> tuple[int, str | None] | None:
         at = next((i for i in range(pos, len(line)) if line[i].placeholder is None and is_prefix(word, line[i].text)), None)
         if at is not None:
             pos = at + 1
-            if pos < len(line) and line[pos].placeholder and line[pos].group == line[at].group:
-                due, pos = line[pos].text, pos + 1  # "file FILE": the value comes next
+            value = line[pos] if pos < len(line) else None
+            if value and value.placeholder not in (None, *HANDLE_PLACEHOLDERS) and value.group == line[at].group:
+                due, pos = value.text, pos + 1  # "file FILE": the value comes next
             continue
         if pos < len(line) and line[pos].placeholder:
             token = line[pos]
