@@ -20,8 +20,9 @@ every run tries it again and reports it.
 
 Location, first that applies: no cache with ``BPFT_NO_CACHE`` set; ``$BPFT_CACHE_DIR``;
 ``/run/bpft`` as root; ``$XDG_RUNTIME_DIR/bpft``; ``$XDG_CACHE_HOME/bpft`` (or
-``~/.cache/bpft``). The file name holds a hash of the interpreter's prefix, so venvs do
-not overwrite each other's; a file not owned by us is ignored.
+``~/.cache/bpft``). The file name holds a hash of the interpreter and ``sys.path``, so
+venvs (and ``python -m bpft`` beside the ``bpft`` script) do not overwrite each other's;
+a file not owned by us is ignored.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def cache_file() -> str | None:
     d = cache_dir()
     if d is None:
         return None
-    tag = _fnv1a(sys.prefix + "\0" + sys.executable)
+    tag = _fnv1a("\0".join((sys.prefix, sys.executable, *sys.path)))
     return os.path.join(d, f"plugins-{FORMAT}-{tag:08x}.marshal")
 
 
@@ -188,16 +189,16 @@ def encode(value: Any, modules: set[str]) -> Any:
 
 def decode(data: Any) -> Any:
     """The inverse of :func:`encode`; references become :class:`Ref` objects."""
-    if type(data) is tuple:
-        if data and data[0] == _REC:
-            from . import api, grammar
+    if type(data) is not tuple:
+        return data
+    if data and data[0] == _REC:
+        from . import api, grammar
 
-            cls = getattr(api, data[1], None) or getattr(grammar, data[1])
-            return cls(*(decode(v) for v in data[2]))
-        if data and data[0] == _REF:
-            return Ref(data[1])
-        return tuple(decode(v) for v in data)
-    return data
+        cls = getattr(api, data[1], None) or getattr(grammar, data[1])
+        return cls(*[decode(v) if type(v) is tuple else v for v in data[2]])
+    if data and data[0] == _REF:
+        return Ref(data[1])
+    return tuple(decode(v) for v in data)
 
 
 # --- the file -----------------------------------------------------------------

@@ -172,6 +172,10 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+class _Encoded(tuple):  # type: ignore[type-arg]
+    """A hook's answers as the cache keeps them, decoded on first use."""
+
+
 class Registry:
     """What the installed plugins contribute: verbs, help lines, handles, formats, options.
 
@@ -235,7 +239,7 @@ class Registry:
 
     def _accept(self, info: PluginInfo, answers: Answers) -> None:
         cmds = answers.get("bpft_commands")
-        if cmds and info.distribution:
+        if cmds and info.distribution and type(cmds) is not _Encoded:
             answers["bpft_commands"] = [c if c.distribution else c._replace(distribution=info.distribution) for c in cmds]
         self.plugins.append(info)
         self._answers.append((info, answers))
@@ -305,13 +309,19 @@ class Registry:
                     self.plugins.append(info._replace(error=_one_line(e), details=traceback.format_exc()))
                     continue
                 self._add(info, plugin)
-            else:
-                self._accept(info, {hook: [plugincache.decode(x) for x in xs] for hook, xs in encoded.items()})
+            else:  # decoded when a hook's answers are first asked for (_all)
+                self._accept(info, {hook: _Encoded(xs) for hook, xs in encoded.items()})
         return True
 
     # -- contributions
     def _all(self, hook: str) -> list[Any]:
-        return [x for _, answers in self._answers for x in answers.get(hook, ())]
+        out = []
+        for _, answers in self._answers:
+            found = answers.get(hook, ())
+            if type(found) is _Encoded:
+                found = answers[hook] = [plugincache.decode(x) for x in found]
+            out.extend(found)
+        return out
 
     def commands(self, obj: str | None = None) -> list[Command]:
         """Verbs in prefix-matching order (``Command.rank``; ties in registration order)."""

@@ -18,23 +18,24 @@ from .records import NamedTuple
 
 
 class Program(NamedTuple):
-    """One loaded program, as bpftool's ``prog show`` describes it."""
+    """One loaded program, as bpftool's ``prog show`` describes it (the fields after
+    ``tag`` default to zero, for tests that make their own)."""
 
     id: int
     type: str  # bpftool's name ("xdp", "sched_cls"); the number as text for a type it has no name for
     name: str  # the full name (from BTF when the kernel's 15 characters cut it short)
     tag: str  # 16 hex digits
-    type_id: int  # enum bpf_prog_type
-    gpl_compatible: bool
-    load_time: int  # nanoseconds since boot, as the kernel reports it
-    uid: int  # created_by_uid
-    bytes_xlated: int
-    bytes_jited: int
-    map_ids: tuple[int, ...]
-    btf_id: int  # 0 without BTF
-    run_time_ns: int  # with BPF statistics enabled, else 0
-    run_cnt: int
-    verified_insns: int
+    type_id: int = 0  # enum bpf_prog_type
+    gpl_compatible: bool = False
+    load_time: int = 0  # nanoseconds since boot, as the kernel reports it
+    uid: int = 0  # created_by_uid
+    bytes_xlated: int = 0
+    bytes_jited: int = 0
+    map_ids: tuple[int, ...] = ()
+    btf_id: int = 0  # 0 without BTF
+    run_time_ns: int = 0  # with BPF statistics enabled, else 0
+    run_cnt: int = 0
+    verified_insns: int = 0
 
 
 def _program(fd: int, info: kinfo.ProgInfoRec) -> Program:

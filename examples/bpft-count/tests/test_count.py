@@ -9,7 +9,7 @@ import bpft
 from bpft.testing import run
 from bpft_count import plugin
 
-FAKE = [bpft.Program(i, t, f"p{i}", "00" * 8, 0, True, 0, 0, 8, 8, (), 0, 0, 0, 1) for i, t in enumerate("xxy")]
+FAKE = [bpft.Program(i, t, f"p{i}", "00" * 8) for i, t in enumerate("xxy")]
 
 
 @pytest.fixture
