@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
     from .grammar import Args, OptionSpec
     from .output import Emitter
-    from .plugins import Registry
 
 
 class Command(NamedTuple):
@@ -154,7 +153,7 @@ class Context:
         self,
         options: Options,
         emitter: Emitter,
-        plugins: Registry,
+        plugins: Any,  # a bpft.plugins.Registry (not imported here: it imports this module)
         bin_name: str = "bpft",
         object_word: str = "prog",
         verb_word: str = "",

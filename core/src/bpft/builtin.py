@@ -10,7 +10,7 @@ from __future__ import annotations
 from .api import Command, HandleKind, HelpLine, OutputFormat
 from .grammar import OptionSpec
 from .hookspecs import hookimpl
-from .output import make_json, make_plain, make_table
+from .formats import make_json, make_plain, make_table
 
 HELP_SPEC_MAP = "MAP := { id MAP_ID | pinned FILE | name MAP_NAME }"
 HELP_SPEC_PROGRAM = "PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }"

@@ -16,6 +16,7 @@ import sys
 from . import __version__
 from .api import Command, Context, Options
 from .errors import EXIT_FAILURE, BpftError, UsageError
+from .globalopts import CORE_OPTIONS, option_specs, plugin_options
 from .grammar import Args, OptionError, OptionSpec, getopt, is_prefix
 from .plugins import KNOWN_VERB_ORDER, KNOWN_VERBS, Registry
 from .records import TYPE_CHECKING
@@ -26,20 +27,6 @@ if TYPE_CHECKING:
     from .output import Emitter
 
 BIN_NAME = "bpft"
-
-CORE_OPTIONS = (
-    OptionSpec("j", "json", "json"),
-    OptionSpec("h", "help", "help"),
-    OptionSpec("p", "pretty", "pretty"),
-    OptionSpec("V", "version", "version"),
-    OptionSpec("f", "bpffs", "bpffs"),
-    OptionSpec("m", "mapcompat", "mapcompat"),
-    OptionSpec("n", "nomount", "nomount"),
-    OptionSpec("d", "debug", "debug"),
-    OptionSpec("L", "use-loader", "use_loader"),
-    OptionSpec("B", "base-btf", "base_btf", takes_value=True),
-    OptionSpec("l", "legacy", "legacy"),
-)
 
 #: The top-level words besides the objects, in bpftool's table order (help first).
 TOP_WORDS_BEFORE = ("help",)
@@ -218,25 +205,6 @@ def _select_format(registry: Registry, options: Options, chosen: str | None) -> 
     name = "json" if options.json else (chosen or "plain")
     options.format = name
     return formats[name].make(options)
-
-
-def option_specs(registry: Registry) -> list[OptionSpec]:
-    """Every global option: bpftool's, the formats', then the plugins' (core's win a clash)."""
-    return [*CORE_OPTIONS, *(o for f in registry.output_formats() for o in f.options), *plugin_options(registry)]
-
-
-def plugin_options(registry: Registry) -> list[OptionSpec]:
-    """The options plugins add (``bpft_global_options``), less those whose long name or
-    letter is taken already (by bpftool's, a format's, or an earlier plugin's)."""
-    taken = {s.long for s in CORE_OPTIONS} | {s.short for s in CORE_OPTIONS}
-    taken |= {o.long for f in registry.output_formats() for o in f.options}
-    taken |= {o.short for f in registry.output_formats() for o in f.options if o.short}
-    accepted = []
-    for spec in registry.global_options():
-        if spec.long not in taken and (not spec.short or spec.short not in taken):
-            accepted.append(spec)
-            taken.update((spec.long, spec.short))
-    return accepted
 
 
 def _typer_split(registry: Registry, argv: list[str], specs: list[OptionSpec]) -> tuple[list[str], list[str]] | None:

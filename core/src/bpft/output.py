@@ -22,8 +22,6 @@ from .records import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
-    from .api import Options
-
 
 class RawJson(str):
     """Text to place in JSON output as is (bpftool's ``jsonw_printf``)."""
@@ -365,18 +363,3 @@ class TableEmitter(Emitter):
             self.rows.clear()
         self.out.flush()
 
-
-# The core's formats (``bpft.builtin`` registers them): factories by name, so the plugin
-# cache keeps them as references to this module, which imports no plugin machinery.
-
-
-def make_plain(options: Options) -> Emitter:
-    return PlainEmitter()
-
-
-def make_json(options: Options) -> Emitter:
-    return JsonEmitter(pretty=options.pretty)
-
-
-def make_table(options: Options) -> Emitter:
-    return TableEmitter()

@@ -160,21 +160,20 @@ class Uncacheable(Exception):
     """A hook answer holds something the cache cannot name."""
 
 
-def encode(value: Any, modules: set[str]) -> Any:
+def encode(value: Any, modules: set[str], records: dict[str, type]) -> Any:
     """``value`` (records, tuples, strings, numbers, callables) as marshal-able data.
 
-    Records are the core's NamedTuple classes, kept by class name; callables as
-    references, whose modules' names are added to ``modules``.
+    Records are instances of the classes in ``records`` (by name: the core's
+    NamedTuples), kept by class name; callables as references, whose modules' names are
+    added to ``modules``.
     """
-    from . import api, grammar
-
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    cls, name = type(value), type(value).__name__
-    if isinstance(value, tuple) and cls in (getattr(api, name, None), getattr(grammar, name, None)):
-        return (_REC, name, tuple(encode(v, modules) for v in value))
+    name = type(value).__name__
+    if isinstance(value, tuple) and records.get(name) is type(value):
+        return (_REC, name, tuple(encode(v, modules, records) for v in value))
     if type(value) is tuple:
-        return tuple(encode(v, modules) for v in value)
+        return tuple(encode(v, modules, records) for v in value)
     if isinstance(value, Ref):
         modules.add(value.ref.partition(":")[0])
         return (_REF, value.ref)
@@ -187,18 +186,15 @@ def encode(value: Any, modules: set[str]) -> Any:
     raise Uncacheable(repr(value))
 
 
-def decode(data: Any) -> Any:
+def decode(data: Any, records: dict[str, type]) -> Any:
     """The inverse of :func:`encode`; references become :class:`Ref` objects."""
     if type(data) is not tuple:
         return data
     if data and data[0] == _REC:
-        from . import api, grammar
-
-        cls = getattr(api, data[1], None) or getattr(grammar, data[1])
-        return cls(*[decode(v) if type(v) is tuple else v for v in data[2]])
+        return records[data[1]](*[decode(v, records) if type(v) is tuple else v for v in data[2]])
     if data and data[0] == _REF:
         return Ref(data[1])
-    return tuple(decode(v) for v in data)
+    return tuple(decode(v, records) for v in data)
 
 
 # --- the file -----------------------------------------------------------------

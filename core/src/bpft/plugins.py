@@ -28,6 +28,7 @@ from collections.abc import Iterator
 
 from . import __version__, plugincache
 from .api import Command, HandleKind, HelpLine, OutputFormat
+from .grammar import OptionSpec
 from .plugincache import load_reference
 from .records import TYPE_CHECKING, NamedTuple
 
@@ -36,11 +37,12 @@ if TYPE_CHECKING:
 
     import pluggy
 
-    from .grammar import OptionSpec
-
 GROUP = "bpft.plugins"
 
 #: The hooks the registry asks, in the order of ``bpft.hookspecs``.
+#: The record types hooks return, by name: what the cache may keep.
+RECORDS: dict[str, type] = {c.__name__: c for c in (Command, HelpLine, HandleKind, OutputFormat, OptionSpec)}
+
 HOOKS = ("bpft_commands", "bpft_help_lines", "bpft_handle_kinds", "bpft_output_formats", "bpft_global_options")
 
 # Verbs of bpftool prog and the distribution that provides each, so a missing
@@ -284,7 +286,7 @@ class Registry:
             if module is not None and getattr(module, "__file__", None):
                 files.append(module.__file__)  # type: ignore[arg-type]
             try:
-                encoded: Any = {hook: tuple(plugincache.encode(x, modules) for x in xs) for hook, xs in answers.items()}
+                encoded: Any = {hook: tuple(plugincache.encode(x, modules, RECORDS) for x in xs) for hook, xs in answers.items()}
             except plugincache.Uncacheable:
                 encoded = None  # live: asked on every run
             entries.append((tuple(info), encoded))
@@ -319,7 +321,7 @@ class Registry:
         for _, answers in self._answers:
             found = answers.get(hook, ())
             if type(found) is _Encoded:
-                found = answers[hook] = [plugincache.decode(x) for x in found]
+                found = answers[hook] = [plugincache.decode(x, RECORDS) for x in found]
             out.extend(found)
         return out
 

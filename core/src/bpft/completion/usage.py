@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..grammar import is_prefix
 from ..records import TYPE_CHECKING, NamedTuple
-from . import live
+from .live import map_ids, pinned_paths, prog_ids, prog_names, prog_tags
 
 if TYPE_CHECKING:
     from ..plugins import Registry
@@ -23,12 +23,12 @@ FILE_PLACEHOLDERS = ("FILE", "OBJ", "PATH", "MAP_DIR", "DIR")
 HANDLE_PLACEHOLDERS = {"PROG": "prog", "MAP": "map"}
 #: Live values after a handle keyword, by object and keyword.
 LIVE = {
-    ("prog", "id"): live.prog_ids,
-    ("prog", "name"): live.prog_names,
-    ("prog", "tag"): live.prog_tags,
-    ("prog", "pinned"): live.pinned_paths,
-    ("map", "id"): live.map_ids,
-    ("map", "pinned"): live.pinned_paths,
+    ("prog", "id"): prog_ids,
+    ("prog", "name"): prog_names,
+    ("prog", "tag"): prog_tags,
+    ("prog", "pinned"): pinned_paths,
+    ("map", "id"): map_ids,
+    ("map", "pinned"): pinned_paths,
 }
 TOP_WORDS = ("help", "version", "completion")
 
@@ -161,14 +161,14 @@ def _next_tokens(line: list[Token], pos: int) -> list[Token]:
 
 
 def _options(registry: Registry, prefix: str) -> list[str]:
-    from ..cli import option_specs
+    from ..globalopts import option_specs
 
     return [f"--{s.long}" for s in option_specs(registry) if f"--{s.long}".startswith(prefix)]
 
 
 def complete(registry: Registry, words: list[str]) -> tuple[str, list[str]]:
     """(kind, candidates) for the last of ``words`` (the words after ``bpft``)."""
-    from ..cli import option_specs
+    from ..globalopts import option_specs
 
     cur = words[-1] if words else ""
     if cur.startswith("-"):
