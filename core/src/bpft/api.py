@@ -1,20 +1,26 @@
 """What plugins hand to the core, and what the core hands to verbs.
 
-A plugin returns :class:`Command`, :class:`HandleKind`, :class:`OutputFormat`
-and :class:`HelpLine` objects from its hooks (see ``bpft.hookspecs``). A verb's
-handler is called as ``handler(ctx, args)`` with a :class:`Context` and a
-``bpft.grammar.Args`` cursor over the words after the verb; it returns an exit
-status (None means 0) or raises ``bpft.errors.BpftError``.
+A plugin returns :class:`Command`, :class:`HandleKind`, :class:`OutputFormat`,
+:class:`HelpLine` and :class:`~bpft.grammar.OptionSpec` objects from its hooks (see
+``bpft.hookspecs``). A verb's handler is called as ``handler(ctx, args)`` with a
+:class:`Context` and a ``bpft.grammar.Args`` cursor over the words after the verb; it
+returns an exit status (None means 0) or raises ``bpft.errors.BpftError``. A verb may
+instead be a typer app or a typed function (see ``bpft.typerverb``).
+
+This module is on every start-up path: it imports nothing (``typing`` included, see
+``bpft.records``).
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+
+from .records import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .grammar import Args, OptionSpec
     from .output import Emitter
 
@@ -22,13 +28,23 @@ if TYPE_CHECKING:
 class Command(NamedTuple):
     """A verb of an object, e.g. ``prog dump``.
 
-    ``handler`` is ``"module:function"`` (imported only when the verb runs, so
-    registering a verb costs nothing) or a callable. ``rank`` orders prefix
-    matching: bpftool's table order (show 10, list 20, help 30, dump 40, pin 50,
-    load 60, loadall 70, attach 80, detach 90, tracelog 100, run 110,
-    profile 120); third-party verbs use 1000 and up. ``usage`` lines are
-    printed in ``usage_rank`` order in the object's help, with ``{bin}`` and
-    ``{obj}`` replaced by the program name and the object word as typed.
+    ``handler`` is ``"module:attribute"`` (imported only when the verb runs, so
+    registering a verb costs nothing) or a callable. The attribute is either a bpft
+    handler ``handler(ctx, args)`` or, for a verb with a conventional command line, a
+    ``typer.Typer`` app or a typed function that typer parses the words for (see
+    ``bpft.typerverb``; typer is imported only when such a verb runs).
+
+    ``usage`` lines are printed in the object's help, with ``{bin}`` and ``{obj}``
+    replaced by the program name and the object word as typed. ``position`` places
+    them: ``"after load"`` or ``"before run"`` (the verb named must be installed;
+    otherwise, and by default, they come last, before ``help``).
+
+    ``distribution`` is filled in from the entry point's distribution when left
+    empty. ``rank`` and ``usage_rank`` are bpft's own distributions' places in
+    bpftool's tables (``rank`` orders prefix matching: show 10, list 20, help 30,
+    dump 40, pin 50, load 60, loadall 70, attach 80, detach 90, tracelog 100,
+    run 110, profile 120); third parties leave them alone, so their verbs match
+    after bpftool's.
     """
 
     object: str
@@ -39,19 +55,23 @@ class Command(NamedTuple):
     usage_rank: int = 1000
     summary: str = ""
     distribution: str = ""
+    position: str = ""
 
     def resolve(self) -> Callable[..., Any]:
+        """The handler object, imported now if it is a ``"module:attribute"`` reference."""
         if callable(self.handler):
             return self.handler
-        module, _, func = self.handler.partition(":")
-        return getattr(importlib.import_module(module), func)
+        from .plugincache import load_reference
+
+        return load_reference(self.handler)  # type: ignore[no-any-return]
 
 
 class HelpLine(NamedTuple):
     """A grammar line of an object's help (``TYPE := {...}``), in ``rank`` order.
 
     Core's: MAP 10, PROG 20, OPTIONS 1000. bpft-load: TYPE 30, ATTACH_TYPE 40.
-    bpft-profile: METRIC 50.
+    bpft-profile: METRIC 50. Shell completion offers the words of a ``NAME := { a | b }``
+    line wherever a usage line has ``NAME``.
     """
 
     object: str
@@ -78,7 +98,7 @@ class OutputFormat(NamedTuple):
     """An output format selected by global options.
 
     ``options`` are getopt specs whose ``dest`` is ``format:<name>``;
-    ``make(ctx)`` builds the Emitter. ``json`` and ``plain`` are core's;
+    ``make(options)`` builds the Emitter. ``json`` and ``plain`` are core's;
     ``table`` (``--table``) is core's too.
     """
 
@@ -88,7 +108,7 @@ class OutputFormat(NamedTuple):
 
 
 class Options:
-    """Global options as parsed (bpftool's globals)."""
+    """Global options as parsed: bpftool's, and those plugins add (:meth:`get`)."""
 
     __slots__ = (
         "json",
@@ -101,6 +121,7 @@ class Options:
         "legacy",
         "base_btf",
         "format",
+        "extra",
     )
 
     def __init__(self, **values: Any):
@@ -108,18 +129,31 @@ class Options:
         self.nomount = self.use_loader = self.legacy = False
         self.base_btf: str | None = None
         self.format = "plain"
+        self.extra: dict[str, str | bool] = {}  # plugins' options (bpft_global_options), by dest
         for key, value in values.items():
             setattr(self, key, value)
 
+    def get(self, dest: str, default: Any = None) -> Any:
+        """The value of a global option by its ``dest``: a plugin's (``True`` for a flag that
+        was given, the text for one with a value) or one of bpftool's; ``default`` if unset."""
+        if dest in self.extra:
+            return self.extra[dest]
+        if dest in self.__slots__ and dest != "extra":
+            return getattr(self, dest)
+        return default
+
+
+_current: list[Context] = []  # the contexts of the verbs running now, innermost last
+
 
 class Context:
-    """Everything a verb needs besides its words."""
+    """Everything a verb needs besides its words: the options, the output, the plugins."""
 
     def __init__(
         self,
         options: Options,
         emitter: Emitter,
-        plugins: Any,  # bpft.plugins.Registry
+        plugins: Any,  # a bpft.plugins.Registry (not imported here: it imports this module)
         bin_name: str = "bpft",
         object_word: str = "prog",
         verb_word: str = "",
@@ -131,6 +165,25 @@ class Context:
         self.object_word = object_word
         self.verb_word = verb_word
         self.extra: dict[str, Any] = {}
+
+    @staticmethod
+    def current() -> Context:
+        """The context of the verb running now (for typer verbs, which get no ``ctx``).
+
+        Raises ``RuntimeError`` outside a verb.
+        """
+        if not _current:
+            raise RuntimeError("no bpft verb is running")
+        return _current[-1]
+
+    def activate(self) -> Context:
+        """Make this the :meth:`current` context until :meth:`deactivate` (the CLI does both)."""
+        _current.append(self)
+        return self
+
+    def deactivate(self) -> None:
+        if self in _current:
+            _current.remove(self)
 
     @property
     def json(self) -> bool:

@@ -57,6 +57,10 @@ class TypeWalks:
     """Walks over a type graph that only needs ``type(id)``: shared by :class:`Btf` and the
     loader's lazily decoded kernel BTF."""
 
+    def type(self, type_id: int) -> Type:
+        """The type of ``type_id`` (each subclass reads its own)."""
+        raise NotImplementedError
+
     def resolve(self, type_id: int) -> int:
         """Follow typedefs and modifiers to the underlying type id."""
         for _ in range(64):
@@ -155,7 +159,7 @@ def _read_type(data: bytes, pos: int) -> tuple[Type, int]:
         members = struct.unpack_from("<III", data, pos)
         pos += 12
     elif kind in (STRUCT, UNION):
-        ms = []
+        ms: list[tuple[int, ...]] = []
         for i in range(vlen):
             n, ty, off = struct.unpack_from("<III", data, pos + 12 * i)
             ms.append((n, ty, off & 0xFFFFFF, off >> 24) if kflag else (n, ty, off, 0))

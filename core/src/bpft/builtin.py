@@ -7,9 +7,10 @@ output formats.
 
 from __future__ import annotations
 
-from .api import Command, HelpLine, Options, OutputFormat
+from .api import Command, HandleKind, HelpLine, OutputFormat
 from .grammar import OptionSpec
 from .hookspecs import hookimpl
+from .formats import make_json, make_plain, make_table
 
 HELP_SPEC_MAP = "MAP := { id MAP_ID | pinned FILE | name MAP_NAME }"
 HELP_SPEC_PROGRAM = "PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }"
@@ -17,7 +18,7 @@ HELP_SPEC_OPTIONS = "OPTIONS := { {-j|--json} [{-p|--pretty}] | {-d|--debug} | {
 
 
 @hookimpl
-def bpft_commands():
+def bpft_commands() -> list[Command]:
     return [
         Command(
             "prog",
@@ -33,7 +34,7 @@ def bpft_commands():
 
 
 @hookimpl
-def bpft_help_lines():
+def bpft_help_lines() -> list[HelpLine]:
     return [
         HelpLine("prog", HELP_SPEC_MAP, 10),
         HelpLine("prog", HELP_SPEC_PROGRAM, 20),
@@ -48,34 +49,16 @@ def bpft_help_lines():
 
 
 @hookimpl
-def bpft_handle_kinds():
+def bpft_handle_kinds() -> list[HandleKind]:
     from .handles import CORE_HANDLE_KINDS
 
     return CORE_HANDLE_KINDS
 
 
-def _plain(options: Options):
-    from .output import PlainEmitter
-
-    return PlainEmitter()
-
-
-def _json(options: Options):
-    from .output import JsonEmitter
-
-    return JsonEmitter(pretty=options.pretty)
-
-
-def _table(options: Options):
-    from .output import TableEmitter
-
-    return TableEmitter()
-
-
 @hookimpl
-def bpft_output_formats():
+def bpft_output_formats() -> list[OutputFormat]:
     return [
-        OutputFormat("plain", (), _plain),
-        OutputFormat("json", (), _json),
-        OutputFormat("table", (OptionSpec("", "table", "format:table"),), _table),
+        OutputFormat("plain", (), make_plain),
+        OutputFormat("json", (), make_json),
+        OutputFormat("table", (OptionSpec("", "table", "format:table"),), make_table),
     ]

@@ -12,9 +12,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
-
 from .errors import EXIT_EINVAL, BpftError, UsageError
+from .records import NamedTuple
 
 
 def is_prefix(word: str | None, full: str) -> bool:
@@ -127,12 +126,14 @@ class Args:
 
 
 class OptionSpec(NamedTuple):
-    """A global option: its short letter (or ''), long name, and whether it takes a value."""
+    """A global option: its short letter (or ''), long name, where its value goes, whether it
+    takes a value (``--name VALUE``), and a line of help for ``bpft help``."""
 
     short: str
     long: str
     dest: str
     takes_value: bool = False
+    help: str = ""
 
 
 class OptionError(BpftError):
@@ -179,11 +180,11 @@ def getopt(argv: Sequence[str], specs: Sequence[OptionSpec]) -> Iterator[tuple[s
         if arg.startswith("-") and arg != "-":
             j = 1
             while j < len(arg):
-                spec = by_short.get(arg[j])
-                if spec is None:
+                letter = by_short.get(arg[j])
+                if letter is None:
                     raise OptionError(f"unrecognized option '{arg}'")
                 j += 1
-                if spec.takes_value:
+                if letter.takes_value:
                     if j < len(arg):
                         val = arg[j:]
                     elif i < len(argv):
@@ -191,8 +192,8 @@ def getopt(argv: Sequence[str], specs: Sequence[OptionSpec]) -> Iterator[tuple[s
                         i += 1
                     else:
                         raise OptionError(f"unrecognized option '{arg}'")
-                    yield spec.dest, val
+                    yield letter.dest, val
                     break
-                yield spec.dest, None
+                yield letter.dest, None
             continue
         yield None, arg

@@ -151,7 +151,7 @@ def _map_by_name(ctx: Context, value: str) -> list[int]:
         try:
             nxt = sc.map_get_next_id(map_id)
         except OSError as e:
-            raise BpftError(e.strerror) from None
+            raise BpftError(e.strerror or str(e)) from None
         if nxt is None:
             return fds
         map_id = nxt

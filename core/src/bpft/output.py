@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+
+from .records import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 
 class RawJson(str):
@@ -88,9 +92,8 @@ def _render(v: Any, depth: int, pretty: bool) -> str:
             if pretty:
                 key = lead + json_quote(k) + ": "
             else:
-                key = _KEYS.get(k)
-                if key is None:
-                    key = _KEYS[k] = json_quote(k) + ":"
+                known = _KEYS.get(k)
+                key = known if known is not None else _KEYS.setdefault(k, json_quote(k) + ":")
             xs = _scalar(x)
             out.append(key + (xs if xs is not None else _render(x, inner, pretty)))
         return "{" + ",".join(out) + (("\n" + "    " * depth) if pretty else "") + "}"
@@ -359,3 +362,4 @@ class TableEmitter(Emitter):
             self.out.write(tabulate(self.rows, headers="keys", tablefmt="simple", disable_numparse=True) + "\n")
             self.rows.clear()
         self.out.flush()
+

@@ -1,45 +1,50 @@
-"""The example plugin, tested as a third party would: through the installed `bpft`."""
+"""The example plugin, tested in-process with bpft.testing.run, as a third party would."""
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 
-# the bpft beside this interpreter (a venv's), else the one on PATH
-_BESIDE = os.path.join(os.path.dirname(sys.executable), "bpft")
-BPFT = _BESIDE if os.access(_BESIDE, os.X_OK) else shutil.which("bpft")
+import bpft
+from bpft.testing import run
+from bpft_count import plugin
+
+FAKE = [bpft.Program(i, t, f"p{i}", "00" * 8) for i, t in enumerate("xxy")]
 
 
-def bpft(*args):
-    return subprocess.run([BPFT, *args], capture_output=True, text=True)
+@pytest.fixture
+def fake_progs(monkeypatch):
+    monkeypatch.setattr(bpft, "iter_progs", lambda: iter(FAKE))
 
 
-pytestmark = pytest.mark.skipif(BPFT is None, reason="bpft is not installed")
+def test_listed_in_help_after_show():
+    status, _, err = run(["prog", "help"], plugins=[plugin])
+    assert status == 0
+    lines = err.splitlines()
+    count = lines.index("       bpft prog count [--type TYPE]")
+    assert "{ show | list }" in lines[count - 1]
 
 
-def test_verb_is_listed_in_help():
-    assert "bpft prog count [type TYPE]" in bpft("prog", "help").stderr
+def test_counts_by_type_plain_and_json(fake_progs):
+    assert run(["prog", "count"], plugins=[plugin]) == (0, "x 2\ny 1\n", "")
+    assert run(["-j", "prog", "count", "-t", "y"], plugins=[plugin]) == (0, '{"y":1}\n', "")
+    assert run(["prog", "count", "--type", "x", "-j"], plugins=[plugin]) == (0, '{"x":2}\n', "")
+
+
+def test_typer_help_and_errors():
+    status, out, _ = run(["prog", "count", "--help"], plugins=[plugin])
+    assert status == 0 and "--type" in out and "Count the loaded programs by type." in out
+    status, _, err = run(["prog", "count", "--nonsense"], plugins=[plugin])
+    assert status == 2 and "--nonsense" in err
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 def test_counts_a_program_we_load():
     from bpft.kernel import syscall
 
-    before = json.loads(bpft("-j", "prog", "count", "type", "socket_filter").stdout)["socket_filter"]
     fd = syscall.prog_load_simple(1, bytes.fromhex("b7000000000000009500000000000000"), name="count_me")
     try:
-        after = json.loads(bpft("-j", "prog", "count", "type", "socket_filter").stdout)["socket_filter"]
-        assert after == before + 1
-        plain = bpft("prog", "count").stdout
-        assert f"socket_filter {after}\n" in plain
+        status, out, _ = run(["-j", "prog", "count", "--type", "socket_filter"], plugins=[plugin])
     finally:
         os.close(fd)
-
-
-def test_bad_type_is_a_clear_error():
-    proc = bpft("prog", "count", "type", "nonsense")
-    assert proc.returncode == 255
-    assert proc.stderr == "Error: unknown program type: nonsense\n"
+    assert status == 0 and json.loads(out)["socket_filter"] >= 1

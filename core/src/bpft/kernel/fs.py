@@ -213,7 +213,7 @@ def _value_in_line(data: bytes, pos: int, key_len: int) -> bytes | None:
     return data[tab + 1 : -1] if 0 <= tab < len(data) - 1 else None
 
 
-_readers: dict[str, object] = {}
+_readers: dict = {}  # key -> fdinfo_reader(key)
 
 
 def fdinfo_value(fd: int, key: str) -> str | None:

@@ -100,15 +100,15 @@ class BtfInfo(ctypes.Structure):
     ]
 
 
-_PROG_INFO_FIELDS = (
+ProgInfoRec = namedtuple(  # the fields as one literal, so type checkers read them
+    "ProgInfoRec",
     "type id tag jited_prog_len xlated_prog_len jited_prog_insns xlated_prog_insns load_time "
     "created_by_uid nr_map_ids map_ids name ifindex gpl_compatible netns_dev netns_ino "
     "nr_jited_ksyms nr_jited_func_lens jited_ksyms jited_func_lens btf_id func_info_rec_size "
     "func_info nr_func_info nr_line_info line_info jited_line_info nr_jited_line_info "
     "line_info_rec_size jited_line_info_rec_size nr_prog_tags prog_tags run_time_ns run_cnt "
-    "recursion_misses verified_insns attach_btf_obj_id attach_btf_id"
+    "recursion_misses verified_insns attach_btf_obj_id attach_btf_id",
 )
-ProgInfoRec = namedtuple("ProgInfoRec", _PROG_INFO_FIELDS)
 ProgInfoRec.__doc__ = """bpf_prog_info scalars, read-only: ``name`` is NUL-stripped bytes, ``tag`` 8 bytes."""
 _PROG_INFO = struct.Struct("<II8sIIQQQIIQ16sIIQQIIQQIIQIIQQIIIIQQQQIII4x")
 assert _PROG_INFO.size == ctypes.sizeof(ProgInfo)
@@ -147,7 +147,7 @@ def _fields_struct(names: list[str]) -> struct.Struct:
     for name in names:
         field = getattr(ProgInfo, name)
         ctype = ctypes_of[name]
-        code = codes.get(ctype, f"{ctypes.sizeof(ctype)}s")  # tag and name: byte arrays
+        code = codes.get(ctype, f"{ctypes.sizeof(ctype)}s")  # type: ignore[arg-type]  # tag and name: byte arrays
         if field.offset < pos:
             raise ValueError(f"bpf_prog_info field {name} out of the kernel's order")
         if field.offset > pos:

@@ -38,11 +38,11 @@ class Kallsyms:
 
     def __init__(self, entries: list[tuple[int, str]], call_base: int):
         self.call_base = call_base
-        entries = [(_key(a), a, n) for a, n in entries]
-        entries.sort(key=lambda e: e[0])  # stable, like glibc's msort
-        self._keys = [e[0] for e in entries]
-        self.addrs = [e[1] for e in entries]
-        self.names = [e[2] for e in entries]
+        keyed = [(_key(a), a, n) for a, n in entries]
+        keyed.sort(key=lambda e: e[0])  # stable, like glibc's msort
+        self._keys = [e[0] for e in keyed]
+        self.addrs = [e[1] for e in keyed]
+        self.names = [e[2] for e in keyed]
 
     @classmethod
     def from_columns(cls, addrs: list[int], names: list[str], call_base: int) -> Kallsyms:
@@ -54,7 +54,7 @@ class Kallsyms:
         order = sorted(range(len(keys)), key=keys.__getitem__)  # stable, like glibc's msort
         self._keys = list(map(keys.__getitem__, order))
         self.addrs = list(map(addrs.__getitem__, order))
-        self.names = list(map(names.__getitem__, order))
+        self.names = list(map(names.__getitem__, order))  # type: ignore[arg-type]
         return self
 
     def __len__(self) -> int:

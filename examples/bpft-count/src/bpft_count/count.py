@@ -1,38 +1,23 @@
-"""`bpft prog count [type TYPE]`: loaded programs per type.
+"""``bpft prog count [--type TYPE]``: loaded programs per type, a verb written with typer.
 
-Plain:  one ``TYPE COUNT`` line per type, sorted by type name.
-JSON:   ``{"xdp": 2, "sched_cls": 1}`` (or ``{"xdp": 2}`` with ``type xdp``).
+Plain: one ``TYPE COUNT`` line per type, by type name. JSON (``-j``): ``{"xdp": 2, ...}``.
 """
-
-from __future__ import annotations
 
 from collections import Counter
 
-from bpft.api import Context
-from bpft.errors import BpftError
-from bpft.grammar import Args, is_prefix
-from bpft.kernel import uapi
-from bpft.output import Record
-from bpft.progs import render_prog_infos
+import typer
+
+import bpft
+
+app = typer.Typer(add_completion=False)
 
 
-def run(ctx: Context, args: Args) -> int:
-    wanted = None
-    if args:
-        if not is_prefix(args.current, "type"):
-            raise args.bad()
-        args.next()
-        wanted = args.value()
-        if wanted not in uapi.PROG_TYPE:
-            raise BpftError(f"unknown program type: {wanted}")
-        if args:
-            raise args.bad()
-    types: list[int] = []
-    render_prog_infos(lambda fd, info: info.type, types, full=True)  # the core's walk over every program
-    counts = Counter(uapi.prog_type_name(t) or str(t) for t in types)
-    if wanted is not None:
-        counts = Counter({wanted: counts[wanted]})
+@app.command()
+def count(type: str = typer.Option("", "--type", "-t", help="only this type (bpftool's name: xdp, ...)")) -> None:
+    """Count the loaded programs by type."""
+    counts = Counter(prog.type for prog in bpft.iter_progs())
+    if type:
+        counts = Counter({type: counts[type]})
     result = dict(sorted(counts.items()))
     text = "".join(f"{name} {n}\n" for name, n in result.items())
-    ctx.emitter.record(Record(result, text, None))
-    return 0
+    bpft.Context.current().emitter.record(bpft.Record(result, text))

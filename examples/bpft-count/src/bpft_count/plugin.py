@@ -1,20 +1,9 @@
-"""Hook implementations: registration only, nothing heavy is imported here."""
+"""Registration only: bpft reads this at install time, so it imports nothing heavy."""
 
-from bpft.api import Command
-from bpft.hookspecs import hookimpl
+import bpft
 
 
-@hookimpl
-def bpft_commands():
-    return [
-        Command(
-            "prog",
-            "count",
-            "bpft_count.count:run",  # imported only when `bpft prog count` runs
-            rank=1000,  # after bpftool's own verbs when matching prefixes
-            usage=("{bin} {obj} count [type TYPE]",),
-            usage_rank=85,
-            summary="count loaded programs by type",
-            distribution="bpft-count",
-        )
-    ]
+@bpft.hookimpl
+def bpft_commands() -> list[bpft.Command]:
+    usage = ("{bin} {obj} count [--type TYPE]",)
+    return [bpft.Command("prog", "count", "bpft_count.count:app", usage=usage, position="after show")]
