@@ -62,6 +62,7 @@ def kind_name(kind: int) -> str:
     except ValueError:
         return "unknown"
 
+
 INT_SIGNED, INT_CHAR, INT_BOOL = 1, 2, 4
 VAR_STATIC = 0
 MODIFIERS = (TYPEDEF, VOLATILE, CONST, RESTRICT, TYPE_TAG)

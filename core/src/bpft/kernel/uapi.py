@@ -52,6 +52,7 @@ class ProgType(IntEnum):
 PROG_TYPE_NAMES = tuple(member.name.lower() for member in ProgType)
 PROG_TYPE = {name: i for i, name in enumerate(PROG_TYPE_NAMES)}
 
+
 class MapType(IntEnum):
     """enum bpf_map_type, as far as libbpf 1.1 names it."""
 
@@ -92,6 +93,7 @@ class MapType(IntEnum):
 
 MAP_TYPE_NAMES = tuple(member.name.lower() for member in MapType)
 MAP_TYPE = {name: i for i, name in enumerate(MAP_TYPE_NAMES)}
+
 
 class AttachType(IntEnum):
     """enum bpf_attach_type, as far as libbpf 1.1 names it."""
