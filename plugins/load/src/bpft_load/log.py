@@ -3,28 +3,37 @@
 The loader never prints. Each message goes to the ``sink`` the caller gives
 (``sink(level, text)``, level ``"warn"``, ``"info"`` or ``"debug"``, text without
 the ``libbpf: `` prefix), in the order libbpf would print it; the CLI's sink writes
-``libbpf: TEXT`` to stderr as bpftool does. Without a sink, messages go to the
-``bpft_load`` :mod:`logging` logger, which has a NullHandler: silent unless the
-application configures logging.
+``libbpf: TEXT`` to stderr as bpftool does. Without a sink, messages are dropped
+(the errors raised carry what matters); :func:`logging_sink` sends them to the
+``bpft_load`` :mod:`logging` logger instead. (:mod:`logging` is not imported
+otherwise: it costs several milliseconds, a tenth of a whole load.)
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from .errors import LoadError, OpenError
 
 Sink = Callable[[str, str], None]
 
-logger = logging.getLogger("bpft_load")
-logger.addHandler(logging.NullHandler())
 
-_LEVELS = {"warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+def _discard(level: str, text: str) -> None:
+    pass
 
 
-def _to_logging(level: str, text: str) -> None:
-    logger.log(_LEVELS[level], "%s", text)
+def logging_sink(name: str = "bpft_load") -> Sink:
+    """A sink that hands each message to the :mod:`logging` logger ``name`` (warnings at
+    WARNING, info at INFO, debug lines at DEBUG)."""
+    import logging
+
+    logger = logging.getLogger(name)
+    levels = {"warn": logging.WARNING, "info": logging.INFO, "debug": logging.DEBUG}
+
+    def sink(level: str, text: str) -> None:
+        logger.log(levels[level], "%s", text)
+
+    return sink
 
 
 class Log:
@@ -35,7 +44,7 @@ class Log:
 
     def __init__(self, debug: bool = False, sink: Sink | None = None):
         self.debug_on = debug
-        self.sink = sink or _to_logging
+        self.sink = sink or _discard
         self.last_warning = ""  # what an error raised after the warning repeats
 
     def warn(self, msg: str) -> None:

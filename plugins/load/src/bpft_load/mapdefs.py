@@ -28,6 +28,8 @@ from .model import (
     find_prog_by_sec_insn,
 )
 
+_MAP_TYPE_VALUES = frozenset(MapType)
+
 
 def _kind_name(btf: B.Btf, tid: int) -> str:
     return B.kind_name(btf.type(tid).kind if tid else B.UNKN)
@@ -90,7 +92,8 @@ def parse_map_def(
         if not name:
             raise log.open_error(f"map '{map_name}': invalid field #{i}.")
         if name == "type":
-            m.map_type = _field_int(log, map_name, btf, name, mtype)
+            value = _field_int(log, map_name, btf, name, mtype)
+            m.map_type = MapType(value) if value in _MAP_TYPE_VALUES else value
             found["type"] = f"found type = {m.map_type}."
         elif name == "max_entries":
             m.max_entries = _field_int(log, map_name, btf, name, mtype)

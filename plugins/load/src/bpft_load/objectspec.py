@@ -3,10 +3,13 @@ opened object, and the way into the kernel (:meth:`ObjectSpec.load`)."""
 
 from __future__ import annotations
 
-from .loaded import LoadedObject
-from .loader import load_object
+from typing import TYPE_CHECKING
+
 from .log import Log
 from .model import ObjectModel
+
+if TYPE_CHECKING:
+    from .loaded import LoadedObject
 
 
 class ObjectSpec(ObjectModel):
@@ -32,6 +35,8 @@ class ObjectSpec(ObjectModel):
         (a context manager that closes every fd on exit; pins stay). Raises
         :class:`LoadError`, with nothing left open or pinned.
         """
+        from .loader import load_object  # the load phase: imported only by what loads
+
         return load_object(
             self,
             log or Log(),
