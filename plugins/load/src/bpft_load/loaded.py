@@ -111,7 +111,10 @@ class LoadedMap:
             return key.to_bytes(self.spec.key_size, "little")
         return bytes(key)
 
-    def _value_size(self) -> int:
+    @property
+    def value_buffer_size(self) -> int:
+        """The bytes of a value as lookup() returns and update() takes it: a per-CPU map's
+        holds every possible CPU's value, each padded to 8 bytes."""
         if self.spec.map_type in _PERCPU_TYPES:
             return (self.spec.value_size + 7) // 8 * 8 * possible_cpus()
         return self.spec.value_size
@@ -120,7 +123,7 @@ class LoadedMap:
         """The value at ``key`` (bytes; for a per-CPU map, every CPU's value one after
         another, each padded to 8 bytes), or None when there is none."""
         try:
-            raw = sc.map_lookup_elem(self.fd, self._key(key), self._value_size())
+            raw = sc.map_lookup_elem(self.fd, self._key(key), self.value_buffer_size)
         except sc.BpfError as e:
             if e.errno == errno.ENOENT:
                 return None

@@ -2,7 +2,7 @@
 
 Integers (bitfields, enums and pointers too) become ``int``, ``bool`` stays ``bool``,
 structs and unions ``dict`` (member name to value), arrays ``list``, except arrays
-of chars, which stay ``bytes``. Where a type is missing, the bytes are returned as
+of chars, which stay ``bytes``; a global data section is a ``dict`` of its variables. Where a type is missing, the bytes are returned as
 they are.
 """
 
@@ -61,7 +61,14 @@ def _decode(btf: B.Btf, type_id: int, data: bytes, bit_offset: int, depth: int) 
         if count * max(size, 1) > len(data):
             raise B.BTFError(f"array of {count} elements is larger than its {len(data)} bytes of data")
         return [_decode(btf, element, data[i * size :], 0, depth + 1) for i in range(count)]
-    return bytes(data[: btf.size(type_id)]) if kind in (B.FLOAT, B.DATASEC) else data
+    if kind == B.DATASEC:  # a global data map's value: its variables by name
+        return {
+            btf.name(btf.type(var).name_off): _decode(
+                btf, btf.type(var).size_or_type, data[off : off + size], 0, depth + 1
+            )
+            for var, off, size in t.members
+        }
+    return bytes(data[: btf.size(type_id)]) if kind == B.FLOAT else data
 
 
 def _bits(data: bytes, bit_offset: int, bits: int) -> int:
