@@ -6,7 +6,7 @@ the ``libbpf: `` prefix), in the order libbpf would print it; the CLI's sink wri
 ``libbpf: TEXT`` to stderr as bpftool does. Without a sink, messages are dropped
 (the errors raised carry what matters); :func:`logging_sink` sends them to the
 ``bpft_load`` :mod:`logging` logger instead. (:mod:`logging` is not imported
-otherwise: it costs several milliseconds, a tenth of a whole load.)
+otherwise: its import is a measurable part of a load, docs/design-notes.md.)
 """
 
 from __future__ import annotations

@@ -4,9 +4,8 @@ Plain data (classes with slots) and no imports of the loader's other modules:
 the open phase (:mod:`.elfopen`) fills these, the load phase (:mod:`.loader`) reads
 them. The fields the load phase fills in are marked so; everything else is the ELF's.
 
-The classes are written out rather than made with ``dataclasses``: importing that
-module and building six dataclasses costs about 4 ms, a sizeable part of a whole
-``loadall`` (bench/bench_load.py).
+The classes are written out rather than made with ``dataclasses``, whose import and
+class building were a measurable part of a whole ``loadall`` (docs/design-notes.md).
 """
 
 from __future__ import annotations
