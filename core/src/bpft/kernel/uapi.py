@@ -49,8 +49,17 @@ class ProgType(IntEnum):
     SYSCALL = 31
 
 
-PROG_TYPE_NAMES = tuple(member.name.lower() for member in ProgType)
-PROG_TYPE = {name: i for i, name in enumerate(PROG_TYPE_NAMES)}
+def _name_tables(kind: type[IntEnum]) -> tuple[tuple[str, ...], dict[str, int]]:
+    """An enum's names by value (index = value) and its values by name."""
+    names = tuple(member.name.lower() for member in kind)
+    return names, {name: i for i, name in enumerate(names)}
+
+
+def _name(names: tuple[str, ...], value: int) -> str | None:
+    return names[value] if 0 <= value < len(names) else None
+
+
+PROG_TYPE_NAMES, PROG_TYPE = _name_tables(ProgType)
 
 
 class MapType(IntEnum):
@@ -91,8 +100,7 @@ class MapType(IntEnum):
     CGRP_STORAGE = 32
 
 
-MAP_TYPE_NAMES = tuple(member.name.lower() for member in MapType)
-MAP_TYPE = {name: i for i, name in enumerate(MAP_TYPE_NAMES)}
+MAP_TYPE_NAMES, MAP_TYPE = _name_tables(MapType)
 
 
 class AttachType(IntEnum):
@@ -144,21 +152,20 @@ class AttachType(IntEnum):
     LSM_CGROUP = 43
 
 
-ATTACH_TYPE_NAMES = tuple(member.name.lower() for member in AttachType)
-ATTACH_TYPE = {name: i for i, name in enumerate(ATTACH_TYPE_NAMES)}
+ATTACH_TYPE_NAMES, ATTACH_TYPE = _name_tables(AttachType)
 
 
 def prog_type_name(value: int) -> str | None:
     """libbpf 1.1's name of a program type, or None if it has none."""
-    return PROG_TYPE_NAMES[value] if 0 <= value < len(PROG_TYPE_NAMES) else None
+    return _name(PROG_TYPE_NAMES, value)
 
 
 def map_type_name(value: int) -> str | None:
-    return MAP_TYPE_NAMES[value] if 0 <= value < len(MAP_TYPE_NAMES) else None
+    return _name(MAP_TYPE_NAMES, value)
 
 
 def attach_type_name(value: int) -> str | None:
-    return ATTACH_TYPE_NAMES[value] if 0 <= value < len(ATTACH_TYPE_NAMES) else None
+    return _name(ATTACH_TYPE_NAMES, value)
 
 
 class LinkType(IntEnum):
@@ -176,9 +183,8 @@ class LinkType(IntEnum):
     STRUCT_OPS = 9
 
 
-LINK_TYPE_NAMES = tuple(member.name.lower() for member in LinkType)
-LINK_TYPE = {name: i for i, name in enumerate(LINK_TYPE_NAMES)}
+LINK_TYPE_NAMES, LINK_TYPE = _name_tables(LinkType)
 
 
 def link_type_name(value: int) -> str | None:
-    return LINK_TYPE_NAMES[value] if 0 <= value < len(LINK_TYPE_NAMES) else None
+    return _name(LINK_TYPE_NAMES, value)

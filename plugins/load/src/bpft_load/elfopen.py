@@ -15,6 +15,7 @@ import os
 import struct
 
 from bpft import btf as B
+from bpft.kernel.uapi import ProgType
 
 from . import sections
 from .btfedit import EditableBtf
@@ -249,7 +250,7 @@ def _collect_programs(spec: ObjectSpec, data: bytes, sec_name: str, sec_idx: int
                 sym.size // INSN,
                 bytearray(data[sym.value : sym.value + sym.size]),
                 sec_def,
-                sec_def.prog_type if sec_def else 0,
+                sec_def.prog_type if sec_def else ProgType.UNSPEC,
                 sec_def.attach_type if sec_def else 0,
                 hidden=sym.bind != STB_LOCAL and sym.visibility in (STV_HIDDEN, STV_INTERNAL),
             )

@@ -210,9 +210,7 @@ class LoadedObject:
             try:
                 prog.pin(path)
             except LoadError:
-                for done in reversed(made):
-                    _unlink(done)
-                    self.pins.remove(done)
+                self._remove_pins(made)
                 raise
             made.append(path)
         return made
@@ -239,11 +237,14 @@ class LoadedObject:
                 m.pin(path)
                 made.append(path)
         except LoadError:
-            for done in reversed(made):
-                _unlink(done)
-                self.pins.remove(done)
+            self._remove_pins(made)
             raise
         return made
+
+    def _remove_pins(self, paths: list[str]) -> None:
+        for path in reversed(paths):
+            _unlink(path)
+            self.pins.remove(path)
 
     def unpin(self) -> None:
         """Remove every pin this object made: with pin(), pin_maps() and at load (maps

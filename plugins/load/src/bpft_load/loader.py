@@ -31,7 +31,6 @@ from .model import ExternKind, MapKind, ObjectModel
 from .progload import LOG_BUF_SIZE, load_program
 from .structops import init_kern_struct_ops
 
-PROG_BIND_MAP = 35
 # program types whose load needs the kernel's BTF (no freplace target can be given here)
 _VMLINUX_BTF_PROG_TYPES = (ProgType.TRACING, ProgType.STRUCT_OPS, ProgType.LSM)
 # what malformed input that got past the open phase can raise while it is parsed here
@@ -196,7 +195,7 @@ def load_programs(obj: LoadedObject, linked: list[Linked], log: Log, kernel_log_
         loaded.fd = load_program(obj.spec, program, obj.btf_fd, log, kernel_log_level, ifindex)
         for m in rodata:
             try:
-                sc.bpf(PROG_BIND_MAP, _BindAttr(prog_fd=loaded.fd, map_fd=m.fd))
+                sc.bpf(sc.PROG_BIND_MAP, _BindAttr(prog_fd=loaded.fd, map_fd=m.fd))
             except sc.BpfError as e:
                 log.warn(f"prog '{loaded.name}': failed to bind map '{m.name}': {e.strerror}")
 

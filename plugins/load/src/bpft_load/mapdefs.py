@@ -187,7 +187,7 @@ def parse_map_def(
             if strict:
                 raise log.open_error(f"map '{map_name}': unknown field '{name}'.")
             log.debug(f"map '{map_name}': ignoring unknown field '{name}'.")
-    if m.map_type == 0:
+    if m.map_type == MapType.UNSPEC:
         raise log.open_error(f"map '{map_name}': map type isn't specified.")
     lines = [f"map '{map_name}': {found[k]}" for k in _FOUND_ORDER if k in found] + inner_lines
     if found_lines is not None:
