@@ -22,6 +22,7 @@ from . import values
 from .cpus import possible_cpus
 from .errors import LoadError
 from .log import Log
+from .model import MapSpec, ObjectModel, ProgramSpec
 
 _PERCPU_TYPES = (MapType.PERCPU_HASH, MapType.PERCPU_ARRAY, MapType.LRU_PERCPU_HASH, MapType.PERCPU_CGROUP_STORAGE)
 
@@ -64,7 +65,7 @@ class LoadedProgram:
 
     __slots__ = ("name", "spec", "fd", "_owner")
 
-    def __init__(self, spec, owner: LoadedObject):
+    def __init__(self, spec: ProgramSpec, owner: LoadedObject):
         self.name: str = spec.name
         self.spec = spec
         self.fd = -1
@@ -96,7 +97,7 @@ class LoadedMap:
 
     __slots__ = ("name", "spec", "fd", "pin_path", "pinned", "reused", "_owner")
 
-    def __init__(self, spec, owner: LoadedObject):
+    def __init__(self, spec: MapSpec, owner: LoadedObject):
         self.name: str = spec.name
         self.spec = spec
         self.fd = -1
@@ -181,7 +182,7 @@ class LoadedObject:
     spec's), each with its fd. A context manager: leaving the block closes every fd;
     what was pinned stays pinned."""
 
-    def __init__(self, spec, log: Log):
+    def __init__(self, spec: ObjectModel, log: Log):
         self.spec = spec
         self.log = log
         self.btf_fd = -1
@@ -190,14 +191,15 @@ class LoadedObject:
         self.maps = {m.name: m for m in self.map_list}
         self.programs = {p.name: p for p in self.program_list}
         self.pins: list[str] = []  # made by pin(), pin_maps() and the programs' and maps' pin()
-        self._by_spec = {id(x.spec): x for x in (*self.map_list, *self.program_list)}
+        self._by_spec: dict[int, LoadedMap | LoadedProgram] = {id(m.spec): m for m in self.map_list}
+        self._by_spec.update((id(p.spec), p) for p in self.program_list)
 
     @property
-    def btf(self):
+    def btf(self) -> Any:
         """The object's BTF (a :class:`bpft.btf.Btf`), or None."""
         return self.spec.btf.btf if self.spec.btf is not None else None
 
-    def loaded(self, spec) -> LoadedMap | LoadedProgram:
+    def loaded(self, spec: MapSpec | ProgramSpec) -> LoadedMap | LoadedProgram:
         """The loaded map or program of a map or program spec."""
         return self._by_spec[id(spec)]
 
@@ -259,10 +261,11 @@ class LoadedObject:
 
     def close(self) -> None:
         """Close every fd (programs, maps, the BTF); pins stay."""
-        for x in (*self.program_list, *self.map_list):
-            if x.fd >= 0:
-                os.close(x.fd)
-                x.fd = -1
+        held: list[LoadedMap | LoadedProgram] = [*self.program_list, *self.map_list]
+        for loaded in held:
+            if loaded.fd >= 0:
+                os.close(loaded.fd)
+                loaded.fd = -1
         if self.btf_fd >= 0:
             os.close(self.btf_fd)
             self.btf_fd = -1

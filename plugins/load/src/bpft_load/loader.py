@@ -72,7 +72,7 @@ def load_object(
         # relocate_data reads the fds as obj.maps[idx].fd
         map_fds_view = SimpleNamespace(maps=obj.map_list, kconfig_map_idx=spec.kconfig_map_idx)
         for program in linked:
-            relocate_data(map_fds_view, program, log)
+            relocate_data(map_fds_view, program, log)  # type: ignore[arg-type]  # it reads only these
         step = "load programs"
         load_programs(obj, linked, log, kernel_log_level, ifindex)
         step = "init prog arrays"

@@ -48,10 +48,10 @@ class Pinning(IntEnum):
 class _Record:
     """Plain data: printed with its fields."""
 
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__ if name != "insns")
+        fields = ", ".join(f"{field}={getattr(self, field)!r}" for field in self.__slots__ if field != "insns")
         return f"{type(self).__name__}({fields})"
 
 
