@@ -35,7 +35,7 @@ def _closed(fd: int) -> bool:
 
 
 def test_open_makes_a_spec_without_the_kernel():
-    spec = bpft_load.open_object(str(HELLO))
+    spec = bpft_load.open_object(HELLO)  # a str or a path
     prog = spec.programs["hello"]
     assert (prog.section, prog.prog_type) == ("xdp", ProgType.XDP)
     assert len(prog.insns) % 8 == 0 and len(prog.insns) > 8
@@ -59,6 +59,9 @@ def test_the_issue_example_on_a_test_object(bpffs_dir):
         assert obj.pin(str(bpffs_dir / "x")) == [str(bpffs_dir / "x/hello")]
         obj.programs["hello"].pin(str(bpffs_dir / "single"))
     assert _closed(prog_fd) and _closed(map_fd)
+    assert _open_fds() == before
+    with spec.load() as again:  # a spec loads as often as asked, each time anew
+        assert kernel_info.prog_info(again.programs["hello"].fd).id != prog_id_of(bpffs_dir / "x/hello")
     assert _open_fds() == before
     pinned = prog_id_of(bpffs_dir / "x/hello")
     assert pinned == prog_id_of(bpffs_dir / "single")

@@ -46,12 +46,13 @@ from .relocs import collect_relos
 _MALFORMED = (struct.error, ValueError, LookupError, ArithmeticError, RecursionError, MemoryError)
 
 
-def open_object(path: str, *, log: Log | None = None, strict_maps: bool = True) -> ObjectSpec:
+def open_object(path: str | os.PathLike[str], *, log: Log | None = None, strict_maps: bool = True) -> ObjectSpec:
     """Open ``path`` as libbpf's bpf_object__open_file does; no kernel call.
 
     ``strict_maps=False`` is bpftool's ``-m``: unknown fields of a map definition are
     ignored instead of refused. Raises :class:`OpenError` with the step that failed.
     """
+    path = os.fspath(path)
     log = log or Log()
     log.debug(f"loading {path}")
     try:

@@ -86,8 +86,9 @@ def load_object(
         elif isinstance(e, sc.BpfError):
             failure = LoadError(log.last_warning or str(e), errno=e.errno or 0)
         elif isinstance(e, OSError):
-            log.warn(f"failed to load object '{spec.path}': {e.strerror or e}")
-            raise LoadError(f"{step}: {e.strerror or e}", step=step, path=spec.path, errno=e.errno or 0) from None
+            message = f"failed to load object '{spec.path}': {e.strerror or e}"
+            log.warn(message)
+            raise LoadError(message, step=step, path=spec.path, errno=e.errno or 0) from None
         elif isinstance(e, _MALFORMED):
             message = f"failed to load object '{spec.path}': malformed object ({e or type(e).__name__})"
             log.warn(message)
