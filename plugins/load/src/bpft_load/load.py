@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 
 from bpft.api import Context
 from bpft.errors import BpftError
@@ -21,27 +20,35 @@ def run_loadall(ctx: Context, args: Args) -> int:
     return _load_with_options(ctx, args, first_prog_only=False)
 
 
-@dataclass(slots=True)
 class _Replace:
     """``map { idx IDX | name NAME } MAP``: which map of the object, and the fd of the map to use."""
 
-    idx: int
-    name: str | None
-    fd: int
+    __slots__ = ("idx", "name", "fd")
+
+    def __init__(self, idx: int, name: str | None, fd: int):
+        self.idx, self.name, self.fd = idx, name, fd
 
 
-@dataclass(slots=True)
 class _Request:
-    """What the command line asks of load / loadall."""
+    """What the command line asks of load / loadall (plain slots, not a dataclass: importing
+    dataclasses is a measurable part of a load, docs/design-notes.md)."""
 
-    file: str
-    pin_path: str
-    first_prog_only: bool
-    common_type: tuple[int, int] | None  # (program type, expected attach type) from ``type``
-    replaces: list[_Replace]
-    ifindex: int
-    pinmaps: str | None
-    auto_attach: bool  # accepted; attaching after loading is not done yet
+    __slots__ = ("file", "pin_path", "first_prog_only", "common_type", "replaces", "ifindex", "pinmaps", "auto_attach")
+
+    def __init__(
+        self,
+        file: str,
+        pin_path: str,
+        first_prog_only: bool,
+        common_type: tuple[int, int] | None,  # (program type, expected attach type) from ``type``
+        replaces: list[_Replace],
+        ifindex: int,
+        pinmaps: str | None,
+        auto_attach: bool,  # accepted; attaching after loading is not done yet
+    ):
+        self.file, self.pin_path, self.first_prog_only = file, pin_path, first_prog_only
+        self.common_type, self.replaces, self.ifindex = common_type, replaces, ifindex
+        self.pinmaps, self.auto_attach = pinmaps, auto_attach
 
 
 def cli_log(debug: bool) -> Log:

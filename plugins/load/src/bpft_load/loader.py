@@ -132,7 +132,8 @@ def reuse_maps(obj: LoadedObject, replace_maps: dict[str, int]) -> None:
 
 def probe_features(obj: LoadedObject, log: Log) -> None:
     """libbpf's bpf_object__probe_loading and feature probes: what the running kernel
-    supports. Nothing to probe on the kernels bpft is tested on (see ``features``)."""
+    supports. Nothing is probed yet: the kernels bpft is tested on have every feature
+    the loader uses; probes for older kernels go here."""
 
 
 def sanitize_btf(obj: LoadedObject, log: Log) -> bytes | None:

@@ -39,18 +39,18 @@ def page_size() -> int:
     return os.sysconf("SC_PAGE_SIZE")
 
 
-def _adjust_ringbuf(sz: int) -> int:
+def _adjust_ringbuf(size: int) -> int:
     ps = page_size()
-    if sz == 0:
+    if size == 0:
         return 0
-    if sz % ps == 0 and ((sz // ps) & (sz // ps - 1)) == 0:
-        return sz
+    if size % ps == 0 and ((size // ps) & (size // ps - 1)) == 0:
+        return size
     mul = 1
     while mul <= (1 << 32) // ps:
-        if mul * ps >= sz:
+        if mul * ps >= size:
             return mul * ps
         mul <<= 1
-    return sz
+    return size
 
 
 def _field_int(log: Log, map_name: str, btf: B.Btf, name: str, mtype: int) -> int:
@@ -59,11 +59,11 @@ def _field_int(log: Log, map_name: str, btf: B.Btf, name: str, mtype: int) -> in
         raise log.open_error(
             f"map '{map_name}': attr '{name}': expected PTR, got {_kind_name(btf, btf.resolve(mtype))}."
         )
-    arr_id = t.size_or_type
-    at = btf.type(arr_id) if arr_id else None
-    if at is None or at.kind != B.ARRAY:
-        raise log.open_error(f"map '{map_name}': attr '{name}': type [{arr_id}] not found or not an array.")
-    return at.members[2]
+    array_id = t.size_or_type
+    array_type = btf.type(array_id) if array_id else None
+    if array_type is None or array_type.kind != B.ARRAY:
+        raise log.open_error(f"map '{map_name}': attr '{name}': type [{array_id}] not found or not an array.")
+    return array_type.members[2]
 
 
 # libbpf's fill_map_from_def() prints what it found in this order, after the whole
@@ -105,60 +105,60 @@ def parse_map_def(
             m.numa_node = _field_int(log, map_name, btf, name, mtype)
             found["numa_node"] = f"found numa_node = {m.numa_node}."
         elif name in ("key_size", "value_size"):
-            sz = _field_int(log, map_name, btf, name, mtype)
+            size = _field_int(log, map_name, btf, name, mtype)
             cur = m.key_size if name == "key_size" else m.value_size
-            if cur and cur != sz:
-                raise log.open_error(f"map '{map_name}': conflicting {name[:-5]} size {cur} != {sz}.")
+            if cur and cur != size:
+                raise log.open_error(f"map '{map_name}': conflicting {name[:-5]} size {cur} != {size}.")
             if name == "key_size":
-                m.key_size = sz
+                m.key_size = size
             else:
-                m.value_size = sz
+                m.value_size = size
             if not found.get(name[:-5], "").startswith(f"found {name[:-5]} ["):
-                found[name[:-5]] = f"found {name} = {sz}."
+                found[name[:-5]] = f"found {name} = {size}."
         elif name in ("key", "value"):
             what = name
-            pt = btf.type(mtype) if mtype else None
-            if pt is None:
+            pointer = btf.type(mtype) if mtype else None
+            if pointer is None:
                 raise log.open_error(f"map '{map_name}': {what} type [{mtype}] not found.")
-            if pt.kind != B.PTR:
+            if pointer.kind != B.PTR:
                 raise log.open_error(f"map '{map_name}': {what} spec is not PTR: {_kind_name(btf, mtype)}.")
             try:
-                sz = btf.size(pt.size_or_type)
+                size = btf.size(pointer.size_or_type)
             except B.BTFError:
                 raise log.open_error(
-                    f"map '{map_name}': can't determine {what} size for type [{pt.size_or_type}]: -22."
+                    f"map '{map_name}': can't determine {what} size for type [{pointer.size_or_type}]: -22."
                 ) from None
             cur = m.key_size if what == "key" else m.value_size
-            if cur and cur != sz:
-                raise log.open_error(f"map '{map_name}': conflicting {what} size {cur} != {sz}.")
-            found[what] = f"found {what} [{pt.size_or_type}], sz = {sz}."
+            if cur and cur != size:
+                raise log.open_error(f"map '{map_name}': conflicting {what} size {cur} != {size}.")
+            found[what] = f"found {what} [{pointer.size_or_type}], size = {size}."
             if what == "key":
-                m.key_size, m.key_type_id = sz, pt.size_or_type
+                m.key_size, m.key_type_id = size, pointer.size_or_type
             else:
-                m.value_size, m.value_type_id = sz, pt.size_or_type
+                m.value_size, m.value_type_id = size, pointer.size_or_type
         elif name == "values":
-            is_mim = m.map_type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
-            is_pa = m.map_type == MapType.PROG_ARRAY
-            desc = "map-in-map inner" if is_mim else "prog-array value"
+            is_map_in_map = m.map_type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
+            is_prog_array = m.map_type == MapType.PROG_ARRAY
+            desc = "map-in-map inner" if is_map_in_map else "prog-array value"
             if is_inner:
                 raise log.open_error(f"map '{map_name}': multi-level inner maps not supported.")
             if i != n - 1:
                 raise log.open_error(f"map '{map_name}': '{name}' member should be last.")
-            if not is_mim and not is_pa:
+            if not is_map_in_map and not is_prog_array:
                 raise log.open_error(f"map '{map_name}': should be map-in-map or prog-array.")
             if m.value_size and m.value_size != 4:
                 raise log.open_error(f"map '{map_name}': conflicting value size {m.value_size} != 4.")
             m.value_size = 4
-            at = btf.type(mtype) if mtype else None
-            if at is None:
+            array_type = btf.type(mtype) if mtype else None
+            if array_type is None:
                 raise log.open_error(f"map '{map_name}': {desc} type [{mtype}] not found.")
-            if at.kind != B.ARRAY or at.members[2]:
+            if array_type.kind != B.ARRAY or array_type.members[2]:
                 raise log.open_error(f"map '{map_name}': {desc} spec is not a zero-sized array.")
-            pid = btf.resolve(at.members[0])
+            pid = btf.resolve(array_type.members[0])
             if not pid or btf.type(pid).kind != B.PTR:
                 raise log.open_error(f"map '{map_name}': {desc} def is of unexpected kind {_kind_name(btf, pid)}.")
             tid = btf.resolve(btf.type(pid).size_or_type)
-            if is_pa:
+            if is_prog_array:
                 if not tid or btf.type(tid).kind != B.FUNC_PROTO:
                     raise log.open_error(
                         f"map '{map_name}': prog-array value def is of unexpected kind {_kind_name(btf, tid)}."
@@ -235,7 +235,7 @@ def _init_global_data_maps(obj: ObjectModel, log: Log) -> None:
         # mmapable; libbpf's later rule (only with a non-static VAR) is not its own
         m.flags |= BPF_F_MMAPABLE
         m.data = obj.sec_data.get(idx, b"\0" * m.value_size) if kind != MapKind.BSS else b"\0" * m.value_size
-        log.debug(f"map '{m.name}' (global data): at sec_idx {idx}, offset 0, flags {m.flags:x}.")
+        log.debug(f"map '{m.name}' (global data): array_type sec_idx {idx}, offset 0, flags {m.flags:x}.")
         obj.map_list.append(m)
         log.debug(f'map {len(obj.map_list) - 1} is "{m.name}"')
 
@@ -252,7 +252,7 @@ def _init_kconfig_map(obj: ObjectModel, log: Log) -> None:
     m.sec_idx = obj.symtab_shndx
     m.value_type_id = obj.btf.find(".kconfig", B.DATASEC) if obj.btf else 0
     m.data = bytearray(obj.kconfig_size)
-    log.debug(f"map '{m.name}' (global data): at sec_idx {m.sec_idx}, offset 0, flags {m.flags:x}.")
+    log.debug(f"map '{m.name}' (global data): array_type sec_idx {m.sec_idx}, offset 0, flags {m.flags:x}.")
     obj.kconfig_map_idx = len(obj.map_list)
     obj.map_list.append(m)
     log.debug(f'map {len(obj.map_list) - 1} is "{m.name}"')
@@ -303,7 +303,7 @@ def _init_btf_maps(obj: ObjectModel, log: Log, strict: bool) -> None:
         m.sec_offset = voff
         m.var_size = vsize
         m.def_id = def_id
-        log.debug(f"map '{map_name}': at sec_idx {m.sec_idx}, offset {voff}.")
+        log.debug(f"map '{map_name}': array_type sec_idx {m.sec_idx}, offset {voff}.")
         inner = parse_map_def(obj, log, map_name, def_id, strict, m, False)
         if m.pinning == Pinning.BY_NAME:
             m.pin_path = f"/sys/fs/bpf/{map_name}"
@@ -343,7 +343,7 @@ def _init_struct_ops_maps(obj: ObjectModel, log: Log) -> None:
         m.data = data[voff : voff + t.size_or_type]
         m.struct_name, m.struct_type_id, m.struct_progs = tname, tid, {}
         obj.map_list.append(m)
-        log.debug(f"struct_ops init: struct {tname}(type_id={tid}) {var_name} found at offset {voff}")
+        log.debug(f"struct_ops init: struct {tname}(type_id={tid}) {var_name} found array_type offset {voff}")
 
 
 def _is_func_ptr(btf, tid: int) -> bool:
@@ -371,7 +371,7 @@ def collect_st_ops_relos(obj: ObjectModel, data: bytes, log: Log) -> None:
             None,
         )
         if m is None:
-            raise log.open_error(f"struct_ops reloc: cannot find map at rel->r_offset {r_offset}")
+            raise log.open_error(f"struct_ops reloc: cannot find map array_type rel->r_offset {r_offset}")
         moff = r_offset - m.sec_offset
         raw = obj.symtab_raw
         name_off = struct.unpack_from("<I", raw, sym_idx * 24)[0] if len(raw) >= sym_idx * 24 + 4 else 0
@@ -388,14 +388,14 @@ def collect_st_ops_relos(obj: ObjectModel, data: bytes, log: Log) -> None:
         st = btf.type(m.struct_type_id)
         idx = next((j for j, mem in enumerate(st.members) if mem[2] == moff * 8), -1)
         if idx < 0:
-            raise log.open_error(f"struct_ops reloc {m.name}: cannot find member at moff {moff}")
+            raise log.open_error(f"struct_ops reloc {m.name}: cannot find member array_type moff {moff}")
         mname = btf.name(st.members[idx][0])
         if not _is_func_ptr(btf, st.members[idx][1]):
             raise log.open_error(f"struct_ops reloc {m.name}: cannot relocate non func ptr {mname}")
         prog = find_prog_by_sec_insn(obj, sym.shndx, sym.value // 8)
         if prog is None:
             raise log.open_error(
-                f"struct_ops reloc {m.name}: cannot find prog at shdr_idx {sym.shndx} to relocate func ptr {mname}"
+                f"struct_ops reloc {m.name}: cannot find prog array_type shdr_idx {sym.shndx} to relocate func ptr {mname}"
             )
         if prog.prog_type != ProgType.STRUCT_OPS:
             raise log.open_error(f"struct_ops reloc {m.name}: prog {prog.name} is not struct_ops BPF program")
@@ -435,7 +435,7 @@ def collect_map_relos(obj: ObjectModel, data: bytes, log: Log) -> None:
             None,
         )
         if m is None or btf is None:
-            raise log.open_error(f".maps relo #{i}: cannot find map '{name}' at rel->r_offset {r_offset}")
+            raise log.open_error(f".maps relo #{i}: cannot find map '{name}' array_type rel->r_offset {r_offset}")
         if m.map_type == MapType.PROG_ARRAY:
             target = next((p for p in obj.functions if p.name == name and not p.is_sub), None)
             if target is None:

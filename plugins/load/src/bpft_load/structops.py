@@ -58,20 +58,25 @@ def init_kern_struct_ops(obj: ObjectModel, log: Log) -> None:
         m.value_size = kernel_value_type.size_or_type
         m.vmlinux_value_type_id = kernel_value_type_id
         kernel_members = {vmlinux_btf.name(mem[0]): j for j, mem in enumerate(kernel_type.members)}
-        for i, (name_off, mtype, boff, bsz) in enumerate(btf.type(m.struct_type_id).members):
-            mname = btf.name(name_off)
-            kernel_idx = kernel_members.get(mname)
+        for i, (name_off, member_type_id, bit_offset, bitfield_size) in enumerate(btf.type(m.struct_type_id).members):
+            member_name = btf.name(name_off)
+            kernel_idx = kernel_members.get(member_name)
             if kernel_idx is None:
-                raise log.load_error(f"struct_ops init_kern {m.name}: Cannot find member {mname} in kernel BTF")
-            _kn, kmtype, kboff, kbsz = kernel_type.members[kernel_idx]
-            if bsz or kbsz:
-                raise log.load_error(f"struct_ops init_kern {m.name}: bitfield {mname} is not supported")
-            local_member_type, kernel_member_type = btf.resolve(mtype), vmlinux_btf.resolve(kmtype)
+                raise log.load_error(f"struct_ops init_kern {m.name}: Cannot find member {member_name} in kernel BTF")
+            _kernel_name_off, kernel_member_type_id, kernel_bit_offset, kernel_bitfield_size = kernel_type.members[
+                kernel_idx
+            ]
+            if bitfield_size or kernel_bitfield_size:
+                raise log.load_error(f"struct_ops init_kern {m.name}: bitfield {member_name} is not supported")
+            local_member_type, kernel_member_type = (
+                btf.resolve(member_type_id),
+                vmlinux_btf.resolve(kernel_member_type_id),
+            )
             local_kind = btf.type(local_member_type).kind if local_member_type else B.UNKN
             kernel_kind = vmlinux_btf.type(kernel_member_type).kind if kernel_member_type else B.UNKN
             if local_kind != kernel_kind:
                 raise log.load_error(
-                    f"struct_ops init_kern {m.name}: Unmatched member type {mname} {local_kind} != {kernel_kind}(kernel)"
+                    f"struct_ops init_kern {m.name}: Unmatched member type {member_name} {local_kind} != {kernel_kind}(kernel)"
                 )
             if local_kind == B.PTR:
                 prog = m.struct_progs.get(i)
@@ -79,19 +84,21 @@ def init_kern_struct_ops(obj: ObjectModel, log: Log) -> None:
                     continue
                 kernel_func = vmlinux_btf.resolve(vmlinux_btf.type(kernel_member_type).size_or_type)
                 if not kernel_func or vmlinux_btf.type(kernel_func).kind != B.FUNC_PROTO:
-                    raise log.load_error(f"struct_ops init_kern {m.name}: kernel member {mname} is not a func ptr")
+                    raise log.load_error(
+                        f"struct_ops init_kern {m.name}: kernel member {member_name} is not a func ptr"
+                    )
                 prog.attach_btf_id, prog.attach_type = kernel_type_id, kernel_idx
                 log.debug(
-                    f"struct_ops init_kern {m.name}: func ptr {mname} is set to prog {prog.name} "
-                    f"from data(+{boff // 8}) to kern_data(+{kboff // 8})"
+                    f"struct_ops init_kern {m.name}: func ptr {member_name} is set to prog {prog.name} "
+                    f"from data(+{bit_offset // 8}) to kern_data(+{kernel_bit_offset // 8})"
                 )
                 continue
-            msize, ksize = _size(btf, mtype), _size(vmlinux_btf, kmtype)
-            if msize < 0 or ksize < 0 or msize != ksize:
+            member_size, kernel_member_size = _size(btf, member_type_id), _size(vmlinux_btf, kernel_member_type_id)
+            if member_size < 0 or kernel_member_size < 0 or member_size != kernel_member_size:
                 raise log.load_error(
-                    f"struct_ops init_kern {m.name}: Error in size of member {mname}: {msize} != {ksize}(kernel)"
+                    f"struct_ops init_kern {m.name}: Error in size of member {member_name}: {member_size} != {kernel_member_size}(kernel)"
                 )
             log.debug(
-                f"struct_ops init_kern {m.name}: copy {mname} {msize} bytes from data(+{boff // 8}) "
-                f"to kern_data(+{kboff // 8})"
+                f"struct_ops init_kern {m.name}: copy {member_name} {member_size} bytes from data(+{bit_offset // 8}) "
+                f"to kern_data(+{kernel_bit_offset // 8})"
             )
