@@ -131,7 +131,7 @@ def parse_map_def(
             cur = m.key_size if what == "key" else m.value_size
             if cur and cur != size:
                 raise log.open_error(f"map '{map_name}': conflicting {what} size {cur} != {size}.")
-            found[what] = f"found {what} [{pointer.size_or_type}], size = {size}."
+            found[what] = f"found {what} [{pointer.size_or_type}], sz = {size}."
             if what == "key":
                 m.key_size, m.key_type_id = size, pointer.size_or_type
             else:
@@ -235,7 +235,7 @@ def _init_global_data_maps(obj: ObjectModel, log: Log) -> None:
         # mmapable; libbpf's later rule (only with a non-static VAR) is not its own
         m.flags |= BPF_F_MMAPABLE
         m.data = obj.sec_data.get(idx, b"\0" * m.value_size) if kind != MapKind.BSS else b"\0" * m.value_size
-        log.debug(f"map '{m.name}' (global data): array_type sec_idx {idx}, offset 0, flags {m.flags:x}.")
+        log.debug(f"map '{m.name}' (global data): at sec_idx {idx}, offset 0, flags {m.flags:x}.")
         obj.map_list.append(m)
         log.debug(f'map {len(obj.map_list) - 1} is "{m.name}"')
 
@@ -252,7 +252,7 @@ def _init_kconfig_map(obj: ObjectModel, log: Log) -> None:
     m.sec_idx = obj.symtab_shndx
     m.value_type_id = obj.btf.find(".kconfig", B.DATASEC) if obj.btf else 0
     m.data = bytearray(obj.kconfig_size)
-    log.debug(f"map '{m.name}' (global data): array_type sec_idx {m.sec_idx}, offset 0, flags {m.flags:x}.")
+    log.debug(f"map '{m.name}' (global data): at sec_idx {m.sec_idx}, offset 0, flags {m.flags:x}.")
     obj.kconfig_map_idx = len(obj.map_list)
     obj.map_list.append(m)
     log.debug(f'map {len(obj.map_list) - 1} is "{m.name}"')
@@ -303,7 +303,7 @@ def _init_btf_maps(obj: ObjectModel, log: Log, strict: bool) -> None:
         m.sec_offset = voff
         m.var_size = vsize
         m.def_id = def_id
-        log.debug(f"map '{map_name}': array_type sec_idx {m.sec_idx}, offset {voff}.")
+        log.debug(f"map '{map_name}': at sec_idx {m.sec_idx}, offset {voff}.")
         inner = parse_map_def(obj, log, map_name, def_id, strict, m, False)
         if m.pinning == Pinning.BY_NAME:
             m.pin_path = f"/sys/fs/bpf/{map_name}"
@@ -343,7 +343,7 @@ def _init_struct_ops_maps(obj: ObjectModel, log: Log) -> None:
         m.data = data[voff : voff + t.size_or_type]
         m.struct_name, m.struct_type_id, m.struct_progs = tname, tid, {}
         obj.map_list.append(m)
-        log.debug(f"struct_ops init: struct {tname}(type_id={tid}) {var_name} found array_type offset {voff}")
+        log.debug(f"struct_ops init: struct {tname}(type_id={tid}) {var_name} found at offset {voff}")
 
 
 def _is_func_ptr(btf, tid: int) -> bool:
@@ -371,7 +371,7 @@ def collect_st_ops_relos(obj: ObjectModel, data: bytes, log: Log) -> None:
             None,
         )
         if m is None:
-            raise log.open_error(f"struct_ops reloc: cannot find map array_type rel->r_offset {r_offset}")
+            raise log.open_error(f"struct_ops reloc: cannot find map at rel->r_offset {r_offset}")
         moff = r_offset - m.sec_offset
         raw = obj.symtab_raw
         name_off = struct.unpack_from("<I", raw, sym_idx * 24)[0] if len(raw) >= sym_idx * 24 + 4 else 0
@@ -388,14 +388,14 @@ def collect_st_ops_relos(obj: ObjectModel, data: bytes, log: Log) -> None:
         st = btf.type(m.struct_type_id)
         idx = next((j for j, mem in enumerate(st.members) if mem[2] == moff * 8), -1)
         if idx < 0:
-            raise log.open_error(f"struct_ops reloc {m.name}: cannot find member array_type moff {moff}")
+            raise log.open_error(f"struct_ops reloc {m.name}: cannot find member at moff {moff}")
         mname = btf.name(st.members[idx][0])
         if not _is_func_ptr(btf, st.members[idx][1]):
             raise log.open_error(f"struct_ops reloc {m.name}: cannot relocate non func ptr {mname}")
         prog = find_prog_by_sec_insn(obj, sym.shndx, sym.value // 8)
         if prog is None:
             raise log.open_error(
-                f"struct_ops reloc {m.name}: cannot find prog array_type shdr_idx {sym.shndx} to relocate func ptr {mname}"
+                f"struct_ops reloc {m.name}: cannot find prog at shdr_idx {sym.shndx} to relocate func ptr {mname}"
             )
         if prog.prog_type != ProgType.STRUCT_OPS:
             raise log.open_error(f"struct_ops reloc {m.name}: prog {prog.name} is not struct_ops BPF program")
@@ -435,7 +435,7 @@ def collect_map_relos(obj: ObjectModel, data: bytes, log: Log) -> None:
             None,
         )
         if m is None or btf is None:
-            raise log.open_error(f".maps relo #{i}: cannot find map '{name}' array_type rel->r_offset {r_offset}")
+            raise log.open_error(f".maps relo #{i}: cannot find map '{name}' at rel->r_offset {r_offset}")
         if m.map_type == MapType.PROG_ARRAY:
             target = next((p for p in obj.functions if p.name == name and not p.is_sub), None)
             if target is None:
