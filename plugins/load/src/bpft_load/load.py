@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -168,8 +169,12 @@ def _if_nametoindex(name: str) -> int:
         return socket.if_nametoindex(name)
     except OSError as e:
         if e.errno is None:
-            raise OSError(19, os.strerror(19)) from None
+            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV)) from None
         raise
+
+
+# what bpftool -d asks the verifier for: BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS
+_VERIFIER_LOG_EVERYTHING = 1 | 2 | 4
 
 
 def _do_load(ctx: Context, log: Log, request: _Request) -> int:
@@ -197,12 +202,12 @@ def _do_load(ctx: Context, log: Log, request: _Request) -> int:
         obj = spec.load(
             log=log,
             replace_maps=replace_maps,
-            kernel_log_level=(1 + 2 + 4) if ctx.options.debug else 0,
+            kernel_log_level=_VERIFIER_LOG_EVERYTHING if ctx.options.debug else 0,
             ifindex=request.ifindex,
         )
     except LoadError as e:
         if e.step == "reuse maps":
-            raise BpftError(f"unable to set up map reuse: {-(e.errno or 22)}") from None
+            raise BpftError(f"unable to set up map reuse: {-(e.errno or errno.EINVAL)}") from None
         raise BpftError("failed to load object file") from None
     with obj:
         try:

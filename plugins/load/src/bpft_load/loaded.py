@@ -18,7 +18,6 @@ from bpft.kernel import fs
 from bpft.kernel import syscall as sc
 from bpft.kernel.uapi import MapType
 
-from . import values
 from .cpus import possible_cpus
 from .errors import LoadError
 from .log import Log
@@ -155,10 +154,14 @@ class LoadedMap:
             yield (self.decode_key(key), self.decode_value(value)) if decode else (key, value)
 
     def decode_key(self, raw: bytes) -> Any:
+        from . import values
+
         return values.decode(self._owner.btf, self.spec.key_type_id, raw)
 
     def decode_value(self, raw: bytes) -> Any:
         """A value as Python data; a per-CPU map's as a list, one per CPU."""
+        from . import values
+
         btf, type_id = self._owner.btf, self.spec.value_type_id
         if self.spec.map_type in _PERCPU_TYPES:
             step = (self.spec.value_size + 7) // 8 * 8

@@ -17,19 +17,16 @@ import os
 import struct
 from types import SimpleNamespace
 
-from bpft.kernel import info as kernel_info
 from bpft.kernel import syscall as sc
-from bpft.kernel.uapi import ProgType
+from bpft.kernel.uapi import MapType, ProgType
 
 from .errors import LoadError, OpenError
-from .externresolve import resolve_externs
 from .link import Linked, link_program, relocate_data
 from .loaded import LoadedObject
 from .log import Log
 from .mapcreate import create_maps, init_prog_arrays
 from .model import ExternKind, MapKind, ObjectModel
 from .progload import LOG_BUF_SIZE, load_program
-from .structops import init_kern_struct_ops
 
 # program types whose load needs the kernel's BTF (no freplace target can be given here)
 _VMLINUX_BTF_PROG_TYPES = (ProgType.TRACING, ProgType.STRUCT_OPS, ProgType.LSM)
@@ -105,6 +102,10 @@ def load_object(
 def reuse_maps(obj: LoadedObject, replace_maps: dict[str, int]) -> None:
     """libbpf's bpf_map__reuse_fd for each replacement: the existing map's definition and
     a duplicate of its fd (the caller keeps its own)."""
+    if not replace_maps:
+        return
+    from bpft.kernel import info as kernel_info  # (its ctypes layouts cost an import only reuse needs)
+
     for name, fd in replace_maps.items():
         m = obj.maps.get(name)
         if m is None:
@@ -128,6 +129,24 @@ def reuse_maps(obj: LoadedObject, replace_maps: dict[str, int]) -> None:
         spec.value_type_id = info.btf_value_type_id
         spec.init_slots = []
     obj.maps = {m.name: m for m in obj.map_list}  # a replaced map has the existing map's name
+
+
+def resolve_externs(spec: ObjectModel, log: Log) -> None:
+    """Each extern's value from the running kernel (:mod:`.externresolve`, imported only
+    for an object that has externs)."""
+    if spec.externs:
+        from . import externresolve
+
+        externresolve.resolve_externs(spec, log)
+
+
+def init_kern_struct_ops(spec: ObjectModel, log: Log) -> None:
+    """The struct_ops maps made to match the kernel's structs (:mod:`.structops`, imported
+    only for an object that has them)."""
+    if any(m.map_type == MapType.STRUCT_OPS for m in spec.map_list):
+        from . import structops
+
+        structops.init_kern_struct_ops(spec, log)
 
 
 def probe_features(obj: LoadedObject, log: Log) -> None:

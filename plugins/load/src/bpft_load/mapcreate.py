@@ -12,7 +12,6 @@ import errno
 import os
 import struct
 
-from bpft.kernel import info as kernel_info
 from bpft.kernel import syscall as sc
 from bpft.kernel.uapi import MapType
 
@@ -157,6 +156,8 @@ def _reuse_pinned(m: LoadedMap, log: Log) -> None:
             return
         log.warn(f"couldn't retrieve pinned map '{m.pin_path}': {e.strerror}")
         raise
+    from bpft.kernel import info as kernel_info  # only a map pinned by name needs it
+
     try:
         info = kernel_info.map_info(fd)
     except OSError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import re
 import struct
 
 from bpft import btf as B
@@ -22,7 +21,6 @@ from . import sections
 from .errors import LoadError
 from .log import Log
 from .model import ObjectModel
-from .vmlinux import find_kernel_type
 
 LOG_BUF_SIZE = (1 << 32) >> 8  # libbpf's BPF_LOG_BUF_SIZE (16 MiB)
 BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS = 1 << 4, 1 << 5
@@ -123,6 +121,8 @@ def _prog_load(attr, level: int, log_size: int = LOG_BUF_SIZE) -> tuple[int, str
 def _attach_btf_id(prog, log: Log) -> int:
     """libbpf's libbpf_prepare_prog_load / find_attach_btf_id() in vmlinux: the target after
     the section's ``/``, with its btf_trace_ / bpf_iter_ / bpf_lsm_ prefix."""
+    from .vmlinux import find_kernel_type  # only BTF-attached programs read the kernel's BTF
+
     _, slash, target = prog.sec_name.partition("/")
     if not slash:
         log.warn(f"prog '{prog.name}': no BTF-based attach target is specified, use bpf_program__set_attach_target()")
@@ -146,7 +146,7 @@ def _prepare_failed(prog, log: Log, err: int) -> None:
 
 
 CORE_POISON_LINE = "invalid func unknown#195896080\n"
-_POISONED_CALL = re.compile(r"\s*([+-]?\d+): \(\s*[+-]?\d+\) call unknown#195896080\s")
+POISONED_CALL_PATTERN = r"\s*([+-]?\d+): \(\s*[+-]?\d+\) call unknown#195896080\s"
 
 
 def _fixup_verifier_log(obj: ObjectModel, linked, text: str) -> str:
@@ -162,7 +162,9 @@ def _fixup_verifier_log(obj: ObjectModel, linked, text: str) -> str:
             continue
         if i == 0:
             continue
-        m = _POISONED_CALL.match(lines[i - 1])
+        import re  # (only a refused program's log is read)
+
+        m = re.match(POISONED_CALL_PATTERN, lines[i - 1])
         if not m:
             return text
         insn_idx = int(m.group(1))
