@@ -85,15 +85,10 @@ def test_elfread_matches_pyelftools(path: Path):
 @pytest.mark.parametrize("path", OBJECTS, ids=[str(p.relative_to(ROOT)) for p in OBJECTS])
 def test_open_object_keeps_what_pyelftools_reads(path: Path):
     """The loader's symbol list and section names are pyelftools' (where the object opens at all)."""
-    from bpft_load.elfobj import OpenError, open_object
-    from bpft_load.log import Log
-
-    class Quiet(Log):
-        def warn(self, msg: str) -> None:
-            pass
+    from bpft_load import OpenError, open_object
 
     try:
-        obj = open_object(str(path), Quiet())
+        obj = open_object(str(path))
     except OpenError:
         pytest.skip("libbpf refuses this object too (the loader tests cover why)")
     with open(path, "rb") as f:
@@ -128,9 +123,8 @@ def test_loader_needs_no_pyelftools():
     assert not [d for d in deps if "elftools" in d.lower()], deps
     code = (
         "import sys\n"
-        "from bpft_load.elfobj import open_object\n"
-        "from bpft_load.log import Log\n"
-        f"open_object({str(ROOT / 'tests/bpf/core_fields.o')!r}, Log())\n"
+        "from bpft_load import open_object\n"
+        f"open_object({str(ROOT / 'tests/bpf/core_fields.o')!r})\n"
         "import bpft_load.corerelo, bpft_load.loader, bpft_load.load\n"
         "print(sorted(m for m in sys.modules if m.startswith('elftools')))\n"
     )

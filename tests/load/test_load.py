@@ -23,6 +23,7 @@ from conftest import (  # noqa: E402
     run_bpft,
     run_bpftool,
 )
+from libxdp import libxdp_dir, libxdp_objects  # noqa: E402, F401 - fixtures (libxdp_objects uses libxdp_dir)
 from parity import compare, show, xlated  # noqa: E402
 
 OBJECTS = sorted(p.name for p in BPF_DIR.glob("*.o")) + ["../../examples/hello.bpf.o"]
@@ -36,25 +37,8 @@ def test_loadall_parity(obj, bpffs_dir):
     assert (ra == 0) == (rb == 0)
 
 
-@pytest.fixture(scope="session")
-def libxdp_objects(tmp_path_factory):
-    d = os.environ.get("BPFT_LIBXDP_DIR")
-    if not d:
-        tmp = tmp_path_factory.mktemp("libxdp")
-        r = subprocess.run(["apt-get", "download", "libxdp1"], cwd=tmp, capture_output=True)
-        debs = list(tmp.glob("libxdp1_*.deb"))
-        if r.returncode or not debs:
-            pytest.skip("cannot download libxdp1")
-        subprocess.run(["dpkg", "-x", str(debs[0]), str(tmp / "x")], check=True)
-        d = str(tmp / "x")
-    objs = sorted(Path(d).rglob("*.o"))
-    if not objs:
-        pytest.skip("no objects in libxdp1")
-    return objs
-
-
 @pytest.mark.parity
-def test_libxdp_parity(libxdp_objects, bpffs_dir):
+def test_libxdp_parity(libxdp_objects, bpffs_dir):  # noqa: F811 - the fixture
     assert len(libxdp_objects) >= 15
     loaded = 0
     for i, obj in enumerate(libxdp_objects):

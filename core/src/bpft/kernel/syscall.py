@@ -445,6 +445,19 @@ def map_update_elem(map_fd: int, key: bytes, value: bytes, flags: int = 0) -> No
     bpf(MAP_UPDATE_ELEM, _ElemAttr(map_fd=map_fd, key=addr(k), value=addr(v), flags=flags))
 
 
+def map_get_next_key(map_fd: int, key: bytes | None, key_size: int) -> bytes | None:
+    """The key after ``key`` (the first key when ``key`` is None); None past the last."""
+    k = ctypes.create_string_buffer(key, len(key)) if key is not None else None
+    nxt = ctypes.create_string_buffer(key_size)
+    try:
+        bpf(MAP_GET_NEXT_KEY, _ElemAttr(map_fd=map_fd, key=addr(k) if k is not None else 0, value=addr(nxt)))
+    except BpfError as e:
+        if e.errno == _errno.ENOENT:
+            return None
+        raise
+    return nxt.raw
+
+
 def map_delete_elem(map_fd: int, key: bytes) -> None:
     k = ctypes.create_string_buffer(key, len(key))
     bpf(MAP_DELETE_ELEM, _ElemAttr(map_fd=map_fd, key=addr(k)))

@@ -2,143 +2,189 @@
 
 The names are libbpf 1.1's: a program type newer than that release has no
 name there, so bpftool v7.1 prints ``type N`` for it, and so do we.
+
+Each kernel enum is an :class:`~enum.IntEnum` (``ProgType.XDP``); the name tables
+(``PROG_TYPE_NAMES``, ``PROG_TYPE``, ...) are derived from the enums.
 """
 
 from __future__ import annotations
 
-# enum bpf_prog_type, in order; index = value.
-PROG_TYPE_NAMES = (
-    "unspec",
-    "socket_filter",
-    "kprobe",
-    "sched_cls",
-    "sched_act",
-    "tracepoint",
-    "xdp",
-    "perf_event",
-    "cgroup_skb",
-    "cgroup_sock",
-    "lwt_in",
-    "lwt_out",
-    "lwt_xmit",
-    "sock_ops",
-    "sk_skb",
-    "cgroup_device",
-    "sk_msg",
-    "raw_tracepoint",
-    "cgroup_sock_addr",
-    "lwt_seg6local",
-    "lirc_mode2",
-    "sk_reuseport",
-    "flow_dissector",
-    "cgroup_sysctl",
-    "raw_tracepoint_writable",
-    "cgroup_sockopt",
-    "tracing",
-    "struct_ops",
-    "ext",
-    "lsm",
-    "sk_lookup",
-    "syscall",
-)
-PROG_TYPE = {name: i for i, name in enumerate(PROG_TYPE_NAMES)}
+from enum import IntEnum
 
-# enum bpf_map_type
-MAP_TYPE_NAMES = (
-    "unspec",
-    "hash",
-    "array",
-    "prog_array",
-    "perf_event_array",
-    "percpu_hash",
-    "percpu_array",
-    "stack_trace",
-    "cgroup_array",
-    "lru_hash",
-    "lru_percpu_hash",
-    "lpm_trie",
-    "array_of_maps",
-    "hash_of_maps",
-    "devmap",
-    "sockmap",
-    "cpumap",
-    "xskmap",
-    "sockhash",
-    "cgroup_storage",
-    "reuseport_sockarray",
-    "percpu_cgroup_storage",
-    "queue",
-    "stack",
-    "sk_storage",
-    "devmap_hash",
-    "struct_ops",
-    "ringbuf",
-    "inode_storage",
-    "task_storage",
-    "bloom_filter",
-    "user_ringbuf",
-    "cgrp_storage",
-)
-MAP_TYPE = {name: i for i, name in enumerate(MAP_TYPE_NAMES)}
 
-# enum bpf_attach_type, in order; index = value.
-ATTACH_TYPE_NAMES = (
-    "cgroup_inet_ingress",
-    "cgroup_inet_egress",
-    "cgroup_inet_sock_create",
-    "cgroup_sock_ops",
-    "sk_skb_stream_parser",
-    "sk_skb_stream_verdict",
-    "cgroup_device",
-    "sk_msg_verdict",
-    "cgroup_inet4_bind",
-    "cgroup_inet6_bind",
-    "cgroup_inet4_connect",
-    "cgroup_inet6_connect",
-    "cgroup_inet4_post_bind",
-    "cgroup_inet6_post_bind",
-    "cgroup_udp4_sendmsg",
-    "cgroup_udp6_sendmsg",
-    "lirc_mode2",
-    "flow_dissector",
-    "cgroup_sysctl",
-    "cgroup_udp4_recvmsg",
-    "cgroup_udp6_recvmsg",
-    "cgroup_getsockopt",
-    "cgroup_setsockopt",
-    "trace_raw_tp",
-    "trace_fentry",
-    "trace_fexit",
-    "modify_return",
-    "lsm_mac",
-    "trace_iter",
-    "cgroup_inet4_getpeername",
-    "cgroup_inet6_getpeername",
-    "cgroup_inet4_getsockname",
-    "cgroup_inet6_getsockname",
-    "xdp_devmap",
-    "cgroup_inet_sock_release",
-    "xdp_cpumap",
-    "sk_lookup",
-    "xdp",
-    "sk_skb_verdict",
-    "sk_reuseport_select",
-    "sk_reuseport_select_or_migrate",
-    "perf_event",
-    "trace_kprobe_multi",
-    "lsm_cgroup",
-)
-ATTACH_TYPE = {name: i for i, name in enumerate(ATTACH_TYPE_NAMES)}
+class ProgType(IntEnum):
+    """enum bpf_prog_type, as far as libbpf 1.1 names it; the name is libbpf's, lower-cased."""
+
+    UNSPEC = 0
+    SOCKET_FILTER = 1
+    KPROBE = 2
+    SCHED_CLS = 3
+    SCHED_ACT = 4
+    TRACEPOINT = 5
+    XDP = 6
+    PERF_EVENT = 7
+    CGROUP_SKB = 8
+    CGROUP_SOCK = 9
+    LWT_IN = 10
+    LWT_OUT = 11
+    LWT_XMIT = 12
+    SOCK_OPS = 13
+    SK_SKB = 14
+    CGROUP_DEVICE = 15
+    SK_MSG = 16
+    RAW_TRACEPOINT = 17
+    CGROUP_SOCK_ADDR = 18
+    LWT_SEG6LOCAL = 19
+    LIRC_MODE2 = 20
+    SK_REUSEPORT = 21
+    FLOW_DISSECTOR = 22
+    CGROUP_SYSCTL = 23
+    RAW_TRACEPOINT_WRITABLE = 24
+    CGROUP_SOCKOPT = 25
+    TRACING = 26
+    STRUCT_OPS = 27
+    EXT = 28
+    LSM = 29
+    SK_LOOKUP = 30
+    SYSCALL = 31
+
+
+def _name_tables(kind: type[IntEnum]) -> tuple[tuple[str, ...], dict[str, int]]:
+    """An enum's names by value (index = value) and its values by name."""
+    names = tuple(member.name.lower() for member in kind)
+    return names, {name: i for i, name in enumerate(names)}
+
+
+def _name(names: tuple[str, ...], value: int) -> str | None:
+    return names[value] if 0 <= value < len(names) else None
+
+
+PROG_TYPE_NAMES, PROG_TYPE = _name_tables(ProgType)
+
+
+class MapType(IntEnum):
+    """enum bpf_map_type, as far as libbpf 1.1 names it."""
+
+    UNSPEC = 0
+    HASH = 1
+    ARRAY = 2
+    PROG_ARRAY = 3
+    PERF_EVENT_ARRAY = 4
+    PERCPU_HASH = 5
+    PERCPU_ARRAY = 6
+    STACK_TRACE = 7
+    CGROUP_ARRAY = 8
+    LRU_HASH = 9
+    LRU_PERCPU_HASH = 10
+    LPM_TRIE = 11
+    ARRAY_OF_MAPS = 12
+    HASH_OF_MAPS = 13
+    DEVMAP = 14
+    SOCKMAP = 15
+    CPUMAP = 16
+    XSKMAP = 17
+    SOCKHASH = 18
+    CGROUP_STORAGE = 19
+    REUSEPORT_SOCKARRAY = 20
+    PERCPU_CGROUP_STORAGE = 21
+    QUEUE = 22
+    STACK = 23
+    SK_STORAGE = 24
+    DEVMAP_HASH = 25
+    STRUCT_OPS = 26
+    RINGBUF = 27
+    INODE_STORAGE = 28
+    TASK_STORAGE = 29
+    BLOOM_FILTER = 30
+    USER_RINGBUF = 31
+    CGRP_STORAGE = 32
+
+
+MAP_TYPE_NAMES, MAP_TYPE = _name_tables(MapType)
+
+
+class AttachType(IntEnum):
+    """enum bpf_attach_type, as far as libbpf 1.1 names it."""
+
+    CGROUP_INET_INGRESS = 0
+    CGROUP_INET_EGRESS = 1
+    CGROUP_INET_SOCK_CREATE = 2
+    CGROUP_SOCK_OPS = 3
+    SK_SKB_STREAM_PARSER = 4
+    SK_SKB_STREAM_VERDICT = 5
+    CGROUP_DEVICE = 6
+    SK_MSG_VERDICT = 7
+    CGROUP_INET4_BIND = 8
+    CGROUP_INET6_BIND = 9
+    CGROUP_INET4_CONNECT = 10
+    CGROUP_INET6_CONNECT = 11
+    CGROUP_INET4_POST_BIND = 12
+    CGROUP_INET6_POST_BIND = 13
+    CGROUP_UDP4_SENDMSG = 14
+    CGROUP_UDP6_SENDMSG = 15
+    LIRC_MODE2 = 16
+    FLOW_DISSECTOR = 17
+    CGROUP_SYSCTL = 18
+    CGROUP_UDP4_RECVMSG = 19
+    CGROUP_UDP6_RECVMSG = 20
+    CGROUP_GETSOCKOPT = 21
+    CGROUP_SETSOCKOPT = 22
+    TRACE_RAW_TP = 23
+    TRACE_FENTRY = 24
+    TRACE_FEXIT = 25
+    MODIFY_RETURN = 26
+    LSM_MAC = 27
+    TRACE_ITER = 28
+    CGROUP_INET4_GETPEERNAME = 29
+    CGROUP_INET6_GETPEERNAME = 30
+    CGROUP_INET4_GETSOCKNAME = 31
+    CGROUP_INET6_GETSOCKNAME = 32
+    XDP_DEVMAP = 33
+    CGROUP_INET_SOCK_RELEASE = 34
+    XDP_CPUMAP = 35
+    SK_LOOKUP = 36
+    XDP = 37
+    SK_SKB_VERDICT = 38
+    SK_REUSEPORT_SELECT = 39
+    SK_REUSEPORT_SELECT_OR_MIGRATE = 40
+    PERF_EVENT = 41
+    TRACE_KPROBE_MULTI = 42
+    LSM_CGROUP = 43
+
+
+ATTACH_TYPE_NAMES, ATTACH_TYPE = _name_tables(AttachType)
 
 
 def prog_type_name(value: int) -> str | None:
     """libbpf 1.1's name of a program type, or None if it has none."""
-    return PROG_TYPE_NAMES[value] if 0 <= value < len(PROG_TYPE_NAMES) else None
+    return _name(PROG_TYPE_NAMES, value)
 
 
 def map_type_name(value: int) -> str | None:
-    return MAP_TYPE_NAMES[value] if 0 <= value < len(MAP_TYPE_NAMES) else None
+    return _name(MAP_TYPE_NAMES, value)
 
 
 def attach_type_name(value: int) -> str | None:
-    return ATTACH_TYPE_NAMES[value] if 0 <= value < len(ATTACH_TYPE_NAMES) else None
+    return _name(ATTACH_TYPE_NAMES, value)
+
+
+class LinkType(IntEnum):
+    """enum bpf_link_type, as far as libbpf 1.1 names it."""
+
+    UNSPEC = 0
+    RAW_TRACEPOINT = 1
+    TRACING = 2
+    CGROUP = 3
+    ITER = 4
+    NETNS = 5
+    XDP = 6
+    PERF_EVENT = 7
+    KPROBE_MULTI = 8
+    STRUCT_OPS = 9
+
+
+LINK_TYPE_NAMES, LINK_TYPE = _name_tables(LinkType)
+
+
+def link_type_name(value: int) -> str | None:
+    return _name(LINK_TYPE_NAMES, value)

@@ -282,7 +282,7 @@ def _skip(btf: Any, type_id: int) -> tuple[Type | None, int]:
 _VOID = Type(UNKN, 0, 0, False, 0, None)
 
 
-def _tby(btf: Any, type_id: int) -> Type:
+def _type_by_id(btf: Any, type_id: int) -> Type:
     if type_id == 0:
         return _VOID
     try:
@@ -297,7 +297,7 @@ def _resolve_size(btf: Any, type_id: int) -> int:
     for _ in range(32):
         if type_id == 0:
             break
-        t = _tby(btf, type_id)
+        t = _type_by_id(btf, type_id)
         k = t.kind
         if k in (INT, STRUCT, UNION, ENUM, ENUM64, DATASEC, FLOAT):
             size = t.size_or_type
@@ -365,7 +365,7 @@ def _kind_str(t: Type) -> str:
 
 def types_are_compat(lb: Any, lid: int, tb: Any, tid: int, level: int = 32) -> int:
     """__bpf_core_types_are_compat (1, 0, or raises _Err)."""
-    lt, tt = _tby(lb, lid), _tby(tb, tid)
+    lt, tt = _type_by_id(lb, lid), _type_by_id(tb, tid)
     if not _kind_compat(lt, tt):
         return 0
     depth = 32
@@ -442,8 +442,8 @@ def types_match(lb: Any, lid: int, tb: Any, tid: int, behind_ptr: bool = False, 
     """__bpf_core_types_match (1, 0, or raises _Err)."""
     if level <= 0:
         raise _Err()
-    _tby(lb, lid)
-    _tby(tb, tid)
+    _type_by_id(lb, lid)
+    _type_by_id(tb, tid)
     depth = 32
     while True:
         depth -= 1
@@ -455,51 +455,51 @@ def types_match(lb: Any, lid: int, tb: Any, tid: int, behind_ptr: bool = False, 
             raise _Err()
         if not _names_match(lb, lt.name_off, tb, tt.name_off):
             return 0
-        lk, tk = lt.kind, tt.kind
-        if lk == UNKN:
-            return int(lk == tk)
-        if lk == FWD:
+        local_kind, target_kind = lt.kind, tt.kind
+        if local_kind == UNKN:
+            return int(local_kind == target_kind)
+        if local_kind == FWD:
             lf = lt.kflag
             if behind_ptr:
-                if lk == tk:
+                if local_kind == target_kind:
                     return int(lf == tt.kflag)
-                return int((tk == STRUCT and not lf) or (tk == UNION and lf))
-            if lk != tk:
+                return int((target_kind == STRUCT and not lf) or (target_kind == UNION and lf))
+            if local_kind != target_kind:
                 return 0
             return int(lf == tt.kflag)
-        if lk in (ENUM, ENUM64):
+        if local_kind in (ENUM, ENUM64):
             if not _any_enum(tt):
                 return 0
             return _enums_match(lb, lt, tb, tt)
-        if lk in (STRUCT, UNION):
+        if local_kind in (STRUCT, UNION):
             if behind_ptr:
-                if lk == tk:
+                if local_kind == target_kind:
                     return 1
-                if tk != FWD:
+                if target_kind != FWD:
                     return 0
-                return int((lk == UNION) == tt.kflag)
-            if lk != tk:
+                return int((local_kind == UNION) == tt.kflag)
+            if local_kind != target_kind:
                 return 0
             return _composites_match(lb, lt, tb, tt, behind_ptr, level)
-        if lk == INT:
-            if lk != tk:
+        if local_kind == INT:
+            if local_kind != target_kind:
                 return 0
             return int(
                 lt.size_or_type == tt.size_or_type and (_int_enc(lt) & INT_SIGNED) == (_int_enc(tt) & INT_SIGNED)
             )
-        if lk == PTR:
-            if lk != tk:
+        if local_kind == PTR:
+            if local_kind != target_kind:
                 return 0
             behind_ptr = True
             lid, tid = lt.size_or_type, tt.size_or_type
             continue
-        if lk == ARRAY:
-            if lk != tk or lt.members[2] != tt.members[2]:
+        if local_kind == ARRAY:
+            if local_kind != target_kind or lt.members[2] != tt.members[2]:
                 return 0
             lid, tid = lt.members[0], tt.members[0]
             continue
-        if lk == FUNC_PROTO:
-            if lk != tk or lt.vlen != tt.vlen:
+        if local_kind == FUNC_PROTO:
+            if local_kind != target_kind or lt.vlen != tt.vlen:
                 return 0
             for (_, lp), (_, tp) in zip(lt.members, tt.members, strict=True):
                 r = types_match(lb, lp, tb, tp, behind_ptr, level - 1)
@@ -539,7 +539,7 @@ def fields_are_compat(lb: Any, lid: int, tb: Any, tid: int) -> int:
 # --- specs ---------------------------------------------------------------------------
 
 
-class _Acc:
+class _Accessor:
     __slots__ = ("type_id", "idx", "name")
 
     def __init__(self, type_id: int, idx: int, name: str | None):
@@ -553,13 +553,13 @@ class _Spec:
         self.btf = btf
         self.root_type_id = root_type_id
         self.relo_kind = kind
-        self.spec: list[_Acc] = []
+        self.spec: list[_Accessor] = []
         self.raw_spec: list[int] = []
         self.bit_offset = 0
 
     def copy(self) -> _Spec:
         s = _Spec(self.btf, self.root_type_id, self.relo_kind)
-        s.spec = [_Acc(a.type_id, a.idx, a.name) for a in self.spec]
+        s.spec = [_Accessor(a.type_id, a.idx, a.name) for a in self.spec]
         s.raw_spec = list(self.raw_spec)
         s.bit_offset = self.bit_offset
         return s
@@ -583,10 +583,10 @@ def _parse_access(text: str) -> list[int]:
     return out
 
 
-def _is_flex_arr(btf: Any, acc: _Acc | None, nelems: int) -> bool:
+def _is_flex_arr(btf: Any, acc: _Accessor | None, nelems: int) -> bool:
     if acc is None or not acc.name or nelems > 0:
         return False
-    t = _tby(btf, acc.type_id)
+    t = _type_by_id(btf, acc.type_id)
     return acc.idx == t.vlen - 1
 
 
@@ -606,7 +606,7 @@ def parse_spec(btf: Any, relo: CoreRelo, prog_name: str = "", warn: Callable[[st
     if t is None:
         raise _Err()
     idx = raw[0]
-    acc = _Acc(tid, idx, None)
+    acc = _Accessor(tid, idx, None)
     spec.spec.append(acc)
     if relo.kind in _ENUMVAL_KINDS:
         if not _any_enum(t) or len(raw) > 1 or idx >= t.vlen:
@@ -631,7 +631,7 @@ def parse_spec(btf: Any, relo: CoreRelo, prog_name: str = "", warn: Callable[[st
                 name = _sname(btf, mname)
                 if not name:
                     raise _Err()
-                spec.spec.append(_Acc(tid, idx, name))
+                spec.spec.append(_Accessor(tid, idx, name))
             tid = mtype
         elif t.kind == ARRAY:
             elem, _, nelems = t.members
@@ -641,7 +641,7 @@ def parse_spec(btf: Any, relo: CoreRelo, prog_name: str = "", warn: Callable[[st
             flex = _is_flex_arr(btf, spec.spec[-1] if spec.spec else None, nelems)
             if not flex and idx >= nelems:
                 raise _Err()
-            spec.spec.append(_Acc(tid, idx, None))
+            spec.spec.append(_Accessor(tid, idx, None))
             spec.bit_offset += idx * _resolve_size(btf, tid) * 8
         else:
             if warn:
@@ -656,14 +656,14 @@ def parse_spec(btf: Any, relo: CoreRelo, prog_name: str = "", warn: Callable[[st
     return spec
 
 
-def _match_member(lb: Any, lacc: _Acc, tb: Any, tid: int, spec: _Spec) -> tuple[int, int]:
+def _match_member(lb: Any, lacc: _Accessor, tb: Any, tid: int, spec: _Spec) -> tuple[int, int]:
     """bpf_core_match_member: (found, next target id)."""
     tt, tid = _skip(tb, tid)
     if tt is None:
         raise _Err()
     if not _composite(tt):
         return 0, 0
-    lt = _tby(lb, lacc.type_id)
+    lt = _type_by_id(lb, lacc.type_id)
     lname_off, ltype, _, _ = lt.members[lacc.idx]
     lname = _sname(lb, lname_off)
     for i, (mname, mtype, moff, _) in enumerate(tt.members):
@@ -677,7 +677,7 @@ def _match_member(lb: Any, lacc: _Acc, tb: Any, tid: int, spec: _Spec) -> tuple[
             if found:
                 return found, nxt
         elif tname == lname:
-            spec.spec.append(_Acc(tid, i, tname))
+            spec.spec.append(_Accessor(tid, i, tname))
             found = fields_are_compat(lb, ltype, tb, mtype)
             if not found:
                 spec.spec.pop()
@@ -706,7 +706,7 @@ def spec_match(local: _Spec, tb: Any, tid: int) -> tuple[int, _Spec]:
             if essential_name_len(tn) != lel:
                 continue
             if tn[:lel] == (lacc0.name or "")[:lel]:
-                targ.spec.append(_Acc(tid, i, tn))
+                targ.spec.append(_Accessor(tid, i, tn))
                 targ.raw_spec.append(i)
                 return 1, targ
         return 0, targ
@@ -733,7 +733,7 @@ def spec_match(local: _Spec, tb: Any, tid: int) -> tuple[int, _Spec]:
                     raise _Err()
             if len(targ.raw_spec) == SPEC_MAX_LEN:
                 raise _Err(-_errno.E2BIG)
-            targ.spec.append(_Acc(tid, lacc.idx, None))
+            targ.spec.append(_Accessor(tid, lacc.idx, None))
             targ.raw_spec.append(lacc.idx)
             targ.bit_offset += lacc.idx * _resolve_size(tb, tid) * 8
     targ.bit_offset &= 0xFFFFFFFF
@@ -744,7 +744,7 @@ def format_spec(spec: _Spec) -> str:
     """bpf_core_format_spec: ``<byte_off> [2] struct task_struct.pid (0:1 @ offset 4)``."""
     btf = spec.btf
     try:
-        t = _tby(btf, spec.root_type_id)
+        t = _type_by_id(btf, spec.root_type_id)
         s = _sname(btf, t.name_off)
     except _Err:
         return f"<{KIND_STR.get(spec.relo_kind, 'unknown')}> [{spec.root_type_id}] <?>"
@@ -784,7 +784,7 @@ def format_spec(spec: _Spec) -> str:
 # --- values --------------------------------------------------------------------------
 
 
-class _Res:
+class _RelocResult:
     __slots__ = (
         "orig_val",
         "new_val",
@@ -817,7 +817,7 @@ def _calc_field(relo: CoreRelo, spec: _Spec | None, prog_name: str, warn) -> tup
         return _POISON, 0, 0, True
     acc = spec.spec[-1]
     btf = spec.btf
-    t = _tby(btf, acc.type_id)
+    t = _type_by_id(btf, acc.type_id)
     if not acc.name:
         if relo.kind == FIELD_BYTE_OFFSET:
             sz = _resolve_size(btf, acc.type_id)
@@ -892,14 +892,14 @@ def _calc_enumval(relo: CoreRelo, spec: _Spec | None) -> Any:
     if relo.kind == ENUMVAL_VALUE:
         if spec is None:
             return _POISON
-        t = _tby(spec.btf, spec.spec[0].type_id)
+        t = _type_by_id(spec.btf, spec.spec[0].type_id)
         return _enum_val(t, spec.spec[0].idx)
     raise _Err(-_errno.EOPNOTSUPP)
 
 
-def _calc_relo(relo: CoreRelo, idx: int, local: _Spec, targ: _Spec | None, prog_name: str, warn) -> _Res:
+def _calc_relo(relo: CoreRelo, idx: int, local: _Spec, targ: _Spec | None, prog_name: str, warn) -> _RelocResult:
     """bpf_core_calc_relo."""
-    res = _Res()
+    res = _RelocResult()
     k = relo.kind
     try:
         if k in _FIELD_KINDS:
@@ -910,8 +910,8 @@ def _calc_relo(relo: CoreRelo, idx: int, local: _Spec, targ: _Spec | None, prog_
                 return res
             res.orig_val, res.new_val = ov, nv
             if res.orig_sz != res.new_sz:
-                ot = _tby(local.btf, res.orig_type_id)
-                nt = _tby(targ.btf, res.new_type_id) if targ else _VOID
+                ot = _type_by_id(local.btf, res.orig_type_id)
+                nt = _type_by_id(targ.btf, res.new_type_id) if targ else _VOID
                 if ot.kind == PTR and nt.kind == PTR:
                     return res
                 if ot.kind == INT and nt.kind == INT and _int_enc(ot) != INT_SIGNED and _int_enc(nt) != INT_SIGNED:
@@ -952,7 +952,9 @@ _SIZE_BYTES = {0x18: 8, 0x00: 4, 0x08: 2, 0x10: 1}
 _BYTES_SIZE = {8: 0x18, 4: 0x00, 2: 0x08, 1: 0x10}
 
 
-def patch_insn(insns: bytearray, relo: CoreRelo, idx: int, res: _Res, prog_name: str = "", warn=None, log=None) -> None:
+def patch_insn(
+    insns: bytearray, relo: CoreRelo, idx: int, res: _RelocResult, prog_name: str = "", warn=None, log=None
+) -> None:
     """bpf_core_patch_insn; raises _Err on instructions libbpf refuses."""
     pos = relo.insn_off
     ii = pos // 8
@@ -1073,7 +1075,7 @@ def _cands_for(local_btf: Btf, target: Any, local_id: int, cache: dict, log) -> 
     got = cache.get(local_id)
     if got is not None:
         return got
-    lt = _tby(local_btf, local_id)
+    lt = _type_by_id(local_btf, local_id)
     lname = _sname(local_btf, lt.name_off)
     if not lname:
         raise _Err()
@@ -1099,10 +1101,10 @@ def _cands_for(local_btf: Btf, target: Any, local_id: int, cache: dict, log) -> 
 
 def calc_relo_insn(
     relo: CoreRelo, idx: int, local_btf: Btf, target: Any, cache: dict, prog_name: str = "", warn=None, log=None
-) -> _Res:
+) -> _RelocResult:
     """bpf_core_resolve_relo + bpf_core_calc_relo_insn: the result for one relocation."""
     local_id = relo.type_id
-    lt = _tby(local_btf, local_id)
+    lt = _type_by_id(local_btf, local_id)
     lname = _sname(local_btf, lt.name_off)
     cands: list[int] = []
     if relo.kind != TYPE_ID_LOCAL:
@@ -1128,7 +1130,7 @@ def calc_relo_insn(
     if log:
         log(f"prog '{prog_name}': relo #{idx}: {format_spec(local)}")
     if relo.kind == TYPE_ID_LOCAL:
-        res = _Res()
+        res = _RelocResult()
         res.validate = False
         res.orig_val = res.new_val = local.root_type_id
         return res
@@ -1140,7 +1142,7 @@ def calc_relo_insn(
             )
         raise _Err(-_errno.EOPNOTSUPP)
     kept: list[int] = []
-    best: _Res | None = None
+    best: _RelocResult | None = None
     best_spec: _Spec | None = None
     for i, cid in enumerate(cands):
         try:

@@ -7,21 +7,14 @@ from __future__ import annotations
 
 import struct
 
-from .elfobj import (
-    INSN,
-    R_CALL,
-    R_DATA,
-    R_EXTERN_FUNC,
-    R_EXTERN_VAR,
-    R_LD64,
-    R_SUBPROG_ADDR,
-    Object,
-    OpenError,
-    Program,
-    Relo,
-    find_prog_by_sec_insn,
-)
+from .errors import OpenError
 from .log import Log
+from .model import INSN, RelocKind, find_prog_by_sec_insn
+from .model import ObjectModel as Object
+from .model import ProgramSpec as Program
+from .model import Relocation as Relo
+
+R_LD64, R_CALL, R_DATA, R_EXTERN_VAR, R_EXTERN_FUNC, R_SUBPROG_ADDR = RelocKind
 
 BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BPF_PSEUDO_BTF_ID, BPF_PSEUDO_FUNC = 1, 2, 3, 4
 BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL = 1, 2

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
 
 from bpft.api import Context
 from bpft.errors import BpftError
 from bpft.grammar import Args, is_prefix, strtoul
+
+from .log import Log
 
 
 def run_load(ctx: Context, args: Args) -> int:
@@ -18,10 +22,44 @@ def run_loadall(ctx: Context, args: Args) -> int:
 
 
 class _Replace:
+    """``map { idx IDX | name NAME } MAP``: which map of the object, and the fd of the map to use."""
+
     __slots__ = ("idx", "name", "fd")
 
-    def __init__(self, idx, name, fd):
+    def __init__(self, idx: int, name: str | None, fd: int):
         self.idx, self.name, self.fd = idx, name, fd
+
+
+class _Request:
+    """What the command line asks of load / loadall (plain slots, not a dataclass: importing
+    dataclasses is a measurable part of a load, docs/design-notes.md)."""
+
+    __slots__ = ("file", "pin_path", "first_prog_only", "common_type", "replaces", "ifindex", "pinmaps", "auto_attach")
+
+    def __init__(
+        self,
+        file: str,
+        pin_path: str,
+        first_prog_only: bool,
+        common_type: tuple[int, int] | None,  # (program type, expected attach type) from ``type``
+        replaces: list[_Replace],
+        ifindex: int,
+        pinmaps: str | None,
+        auto_attach: bool,  # accepted; attaching after loading is not done yet
+    ):
+        self.file, self.pin_path, self.first_prog_only = file, pin_path, first_prog_only
+        self.common_type, self.replaces, self.ifindex = common_type, replaces, ifindex
+        self.pinmaps, self.auto_attach = pinmaps, auto_attach
+
+
+def cli_log(debug: bool) -> Log:
+    """The loader's messages as bpftool prints libbpf's: ``libbpf: TEXT`` on stderr, in order."""
+
+    def write(_level: str, text: str) -> None:
+        sys.stdout.flush()
+        sys.stderr.write(f"libbpf: {text}\n")
+
+    return Log(debug, write)
 
 
 def _close_all(fds) -> None:
@@ -48,10 +86,9 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
     ifindex = 0
     pinmaps = None
     auto_attach = False
-    from .log import Log
     from .sections import find_sec_def
 
-    log = Log(ctx.options.debug)
+    log = cli_log(ctx.options.debug)
     try:
         while args:
             word = args.current
@@ -65,7 +102,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                 if d is None:
                     d = find_sec_def(name + "/")
                     if d is None:
-                        _type_failure(log, name + "/")
+                        _type_failure(name + "/")
                         raise BpftError("")
                 common_type = (d.prog_type, d.attach_type)
                 args.next()
@@ -110,15 +147,14 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                 args.next()
             else:
                 raise BpftError(f"expected no more arguments, 'type', 'map' or 'dev', got: '{word}'?")
-        return _do_load(ctx, log, file, pinfile, first_prog_only, common_type, replaces, ifindex, pinmaps, auto_attach)
+        request = _Request(file, pinfile, first_prog_only, common_type, replaces, ifindex, pinmaps, auto_attach)
+        return _do_load(ctx, log, request)
     finally:
         _close_all(r.fd for r in replaces)
 
 
-def _type_failure(log, name: str) -> None:
+def _type_failure(name: str) -> None:
     """libbpf_prog_type_by_name() failing with bpftool's all-levels print."""
-    import sys
-
     from .sections import type_names
 
     sys.stdout.flush()
@@ -133,166 +169,102 @@ def _if_nametoindex(name: str) -> int:
         return socket.if_nametoindex(name)
     except OSError as e:
         if e.errno is None:
-            raise OSError(19, os.strerror(19)) from None
+            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV)) from None
         raise
 
 
-def _do_load(ctx, log, file, pinfile, first_prog_only, common_type, replaces, ifindex, pinmaps, auto_attach) -> int:
-    from .elfobj import OpenError, open_object
-    from .loader import LoadError, close_object, load_object
+# what bpftool -d asks the verifier for: BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS
+_VERIFIER_LOG_EVERYTHING = 1 | 2 | 4
+
+
+def _do_load(ctx: Context, log: Log, request: _Request) -> int:
+    from bpft.pinning import mount_bpffs_for_pin
+
+    from .elfopen import open_object
+    from .errors import LoadError, OpenError
     from .sections import find_sec_def
 
     try:
-        obj = open_object(file, log, relaxed_maps=ctx.options.mapcompat)
+        spec = open_object(request.file, log=log, strict_maps=not ctx.options.mapcompat)
     except OpenError:
         raise BpftError("failed to open object file") from None
+    for prog in spec.main_programs():
+        if request.common_type is not None:
+            prog.prog_type, prog.attach_type = request.common_type
+            continue
+        sec_def = find_sec_def(prog.sec_name)
+        if sec_def is None:
+            _type_failure(prog.sec_name)
+            raise BpftError("")
+        prog.prog_type, prog.attach_type = sec_def.prog_type, sec_def.attach_type
+    replace_maps = _replacement_maps(spec, request.replaces)
     try:
-        for p in obj.main_programs():
-            if common_type is None:
-                d = find_sec_def(p.sec_name)
-                if d is None:
-                    _type_failure(log, p.sec_name)
-                    raise BpftError("")
-                p.prog_type, p.attach_type = d.prog_type, d.attach_type
-            else:
-                p.prog_type, p.attach_type = common_type
-        # map replacement: names first (resolved to indexes), then by index
-        for r in replaces:
-            if r.name is not None:
-                for i, m in enumerate(obj.maps):
-                    if m.name == r.name:
-                        r.idx = i
-                        break
-                if r.idx == -1:
-                    raise BpftError(f"unable to find map '{r.name}'")
-        order = sorted(replaces, key=lambda r: r.idx)
-        seen = set()
-        for r in order:
-            if r.idx in seen:
-                raise BpftError(f"replacement for map idx {r.idx} specified more than once")
-            seen.add(r.idx)
-            if r.idx < 0 or r.idx >= len(obj.maps):
-                raise BpftError(f"map idx '{r.idx}' not used")
-        for r in order:
-            m = obj.maps[r.idx]
-            try:
-                _reuse_fd(m, r.fd)
-            except OSError as e:
-                raise BpftError(f"unable to set up map reuse: {-(e.errno or 22)}") from None
+        obj = spec.load(
+            log=log,
+            replace_maps=replace_maps,
+            kernel_log_level=_VERIFIER_LOG_EVERYTHING if ctx.options.debug else 0,
+            ifindex=request.ifindex,
+        )
+    except LoadError as e:
+        if e.step == "reuse maps":
+            raise BpftError(f"unable to set up map reuse: {-(e.errno or errno.EINVAL)}") from None
+        raise BpftError("failed to load object file") from None
+    with obj:
         try:
-            load_object(obj, log, kernel_log_level=(1 + 2 + 4) if ctx.options.debug else 0, ifindex=ifindex)
-        except LoadError:
-            raise BpftError("failed to load object file") from None
-        from bpft.pinning import mount_bpffs_for_pin
+            mount_bpffs_for_pin(request.pin_path, ctx.options.nomount)
+            _pin(obj, request)
+        except BaseException:
+            obj.unpin()
+            raise
+    if ctx.json:
+        from bpft.output import Record
 
-        mount_bpffs_for_pin(pinfile, ctx.options.nomount)
-        progs = obj.main_programs()
-        pinned: list[str] = []
-        if first_prog_only:
-            if not progs:
-                raise BpftError("object file doesn't contain any bpf program")
-            from bpft.kernel import syscall as sc
-
-            try:
-                sc.obj_pin(progs[0].fd, pinfile)
-            except OSError:
-                raise BpftError(f"failed to pin program {progs[0].sec_name}") from None
-            pinned.append(pinfile)
-        else:
-            for p in progs:
-                path = f"{pinfile}/{p.name}"
-                try:
-                    _pin(log, p.fd, path, f"prog '{p.name}'")
-                except OSError:
-                    for q in reversed(pinned):
-                        _unlink(q)
-                    raise BpftError("failed to pin all programs") from None
-                pinned.append(path)
-        if pinmaps:
-            done: list[str] = []
-            for m in obj.maps:
-                path = f"{pinmaps}/{m.name}".replace(".", "_")
-                if m.pin_path and m.pinned:
-                    if path != m.pin_path:
-                        log.warn(f"map '{m.name}' already has pin path '{m.pin_path}' different from '{path}'")
-                        _fail_pinmaps(pinned, done)
-                    log.debug(f"map '{m.name}' already pinned at '{m.pin_path}'; not re-pinning")
-                    continue
-                try:
-                    _pin(log, m.fd, path, None)
-                except OSError:
-                    _fail_pinmaps(pinned, done)
-                done.append(path)
-        if ctx.json:
-            from bpft.output import Record
-
-            ctx.emitter.record(Record(None, ""))
-        close_object(obj, unpin_maps=False)
-        return 0
-    except BaseException:
-        close_object(obj)
-        raise
+        ctx.emitter.record(Record(None, ""))
+    return 0
 
 
-def _fail_pinmaps(pinned, done):
-    for q in reversed(done):
-        _unlink(q)
-    for q in reversed(pinned):
-        _unlink(q)
-    raise BpftError("failed to pin all maps")
+def _replacement_maps(spec, replaces: list[_Replace]) -> dict[str, int]:
+    """bpftool's map replacement checks: names resolved to indexes first, then each index
+    once and in range. Returns {map name: fd}."""
+    for r in replaces:
+        if r.name is not None:
+            r.idx = next((i for i, m in enumerate(spec.map_list) if m.name == r.name), -1)
+            if r.idx == -1:
+                raise BpftError(f"unable to find map '{r.name}'")
+    order = sorted(replaces, key=lambda r: r.idx)
+    seen = set()
+    for r in order:
+        if r.idx in seen:
+            raise BpftError(f"replacement for map idx {r.idx} specified more than once")
+        seen.add(r.idx)
+        if r.idx < 0 or r.idx >= len(spec.map_list):
+            raise BpftError(f"map idx '{r.idx}' not used")
+    return {spec.map_list[r.idx].name: r.fd for r in order}
 
 
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
-
-
-def _reuse_fd(m, fd: int) -> None:
-    """bpf_map__reuse_fd(): take the existing map's definition and a dup of its fd."""
-    from bpft.kernel import info as kinfo
-
-    info = kinfo.map_info(fd)
-    new = os.dup(fd)
-    m.fd = new
-    m.reused = True
-    m.name = info.name.decode(errors="replace") if isinstance(info.name, bytes) else str(info.name)
-    m.type = info.type
-    m.key_size = info.key_size
-    m.value_size = info.value_size
-    m.max_entries = info.max_entries
-    m.flags = info.map_flags
-    m.key_type_id = getattr(info, "btf_key_type_id", 0)
-    m.value_type_id = getattr(info, "btf_value_type_id", 0)
-    m.init_slots = []
-    m.pin_path = None
-
-
-def _pin(log, fd: int, path: str, what: str | None) -> None:
-    """bpf_program__pin (``what`` = "prog 'NAME'") / bpf_map__pin (``what`` None): make the
-    parent dir, check it is bpffs, pin; with libbpf's lines for each."""
-    from bpft.kernel import fs
+def _pin(obj, request: _Request) -> None:
+    """load pins the first program (bpftool calls bpf_obj_pin itself: no libbpf lines),
+    loadall every program in a directory; pinmaps every map."""
     from bpft.kernel import syscall as sc
 
-    d = fs.c_dirname(path)
-    try:
-        os.mkdir(d, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as e:
-        log.warn(f"failed to mkdir {path}: {e.strerror}")
-        raise
-    magic = fs.fs_magic(d)
-    if magic is None:
-        log.warn(f"failed to statfs {d}: {os.strerror(2)}")
-        raise OSError(2, "statfs")
-    if magic != fs.BPF_FS_MAGIC:
-        log.warn(f"specified path {path} is not on BPF FS")
-        raise OSError(22, "not bpffs")
-    try:
-        sc.obj_pin(fd, path)
-    except OSError as e:
-        log.warn(f"{what}: failed to pin at '{path}': {e.strerror}" if what else f"failed to pin map: {e.strerror}")
-        raise
-    log.debug(f"{what}: pinned at '{path}'" if what else f"pinned map '{path}'")
+    from .errors import LoadError
+
+    if request.first_prog_only:
+        if not obj.program_list:
+            raise BpftError("object file doesn't contain any bpf program")
+        first = obj.program_list[0]
+        try:
+            sc.obj_pin(first.fd, request.pin_path)
+        except OSError:
+            raise BpftError(f"failed to pin program {first.spec.sec_name}") from None
+        obj.pins.append(request.pin_path)
+    else:
+        try:
+            obj.pin(request.pin_path)
+        except LoadError:
+            raise BpftError("failed to pin all programs") from None
+    if request.pinmaps:
+        try:
+            obj.pin_maps(request.pinmaps)
+        except LoadError:
+            raise BpftError("failed to pin all maps") from None

@@ -1,356 +1,230 @@
-"""Putting an opened object into the kernel: libbpf 1.1's bpf_object__load.
+"""The load phase: libbpf 1.1's bpf_object__load, one named step after another.
 
-Externs are resolved, the BTF is loaded, maps are created, each main program
-is linked and loaded (with func_info/line_info and the object's BTF), read-only
-data maps are bound to every program, prog arrays get their initial programs.
-On any failure everything created so far is closed (and auto-pinned maps unpinned).
+:func:`load_object` takes an opened object (an :class:`~.objectspec.ObjectSpec`) and
+returns a :class:`~.loaded.LoadedObject`: replacement maps taken over, kernel features
+probed, the BTF sanitized and loaded, externs resolved, struct_ops made to match the
+kernel, maps created (or reused, and pinned by name), programs linked with their
+subprograms, CO-RE relocated, their data references pointed at the maps, loaded,
+read-only data bound to them, and prog arrays filled. A failure raises
+:class:`~.errors.LoadError` naming the step, after closing everything made so far
+(and unpinning the maps it pinned).
 """
 
 from __future__ import annotations
 
 import ctypes
-import errno
 import os
+import struct
+from types import SimpleNamespace
 
 from bpft.kernel import syscall as sc
+from bpft.kernel.uapi import MapType, ProgType
 
-from .elfobj import Object, OpenError
+from .errors import LoadError, OpenError
+from .link import Linked, link_program, relocate_data
+from .loaded import LoadedObject
 from .log import Log
+from .mapcreate import create_maps, init_prog_arrays
+from .model import ExternKind, MapKind, ObjectModel
+from .progload import LOG_BUF_SIZE, load_program
 
-LOG_BUF_SIZE = (1 << 32) >> 8  # libbpf's BPF_LOG_BUF_SIZE (16 MiB)
-BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS = 1 << 4, 1 << 5
-PROG_BIND_MAP = 35
-
-
-class LoadError(Exception):
-    """bpf_object__load failed (the warning has been printed)."""
-
-
-class _PrepareError(Exception):
-    """libbpf's prog_prepare_load_fn failed with ``err`` (its own warning printed)."""
-
-    def __init__(self, err: int):
-        super().__init__(err)
-        self.err = err
+# program types whose load needs the kernel's BTF (no freplace target can be given here)
+_VMLINUX_BTF_PROG_TYPES = (ProgType.TRACING, ProgType.STRUCT_OPS, ProgType.LSM)
+# what malformed input that got past the open phase can raise while it is parsed here
+# (.BTF.ext records, CO-RE access strings): a LoadError, never a traceback
+_MALFORMED = (struct.error, ValueError, LookupError)
 
 
 class _BindAttr(ctypes.Structure):
     _fields_ = [("prog_fd", ctypes.c_uint32), ("map_fd", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
 
 
-def close_object(obj: Object, unpin_maps: bool = True) -> None:
-    for p in obj.programs:
-        if p.fd >= 0:
-            os.close(p.fd)
-            p.fd = -1
-    for m in obj.maps:
-        if unpin_maps and m.pinned and not m.reused and m.pin_path:
-            try:
-                os.unlink(m.pin_path)
-            except OSError:
-                pass
-            m.pinned = False
-        if m.inner is not None and m.inner.fd >= 0:
-            os.close(m.inner.fd)
-            m.inner.fd = -1
-        if m.fd >= 0:
-            os.close(m.fd)
-            m.fd = -1
-    if obj.btf_fd >= 0:
-        os.close(obj.btf_fd)
-        obj.btf_fd = -1
-
-
-def load_object(obj: Object, log: Log, *, kernel_log_level: int = 0, ifindex: int = 0) -> None:
+def load_object(
+    spec: ObjectModel, log: Log, *, replace_maps: dict[str, int], kernel_log_level: int = 0, ifindex: int = 0
+) -> LoadedObject:
+    """Put ``spec`` into the kernel. See :meth:`~.objectspec.ObjectSpec.load`."""
+    obj = LoadedObject(spec, log)
+    step = "reuse maps"
     try:
-        _load(obj, log, kernel_log_level, ifindex)
-    except (OpenError, LoadError, OSError) as e:
-        close_object(obj)
-        if isinstance(e, OSError) and not isinstance(e, sc.BpfError):
-            log.warn(f"failed to load object '{obj.path}': {e.strerror or e}")
+        reuse_maps(obj, replace_maps)
+        step = "probe features"
+        probe_features(obj, log)
+        if log.debug_on and _needs_vmlinux_btf(spec):
+            log.debug("loading kernel BTF '/sys/kernel/btf/vmlinux': 0")
+        step = "resolve externs"
+        resolve_externs(spec, log)
+        step = "sanitize BTF"
+        raw_btf = sanitize_btf(obj, log)
+        step = "load BTF"
+        load_btf(obj, raw_btf, log)
+        step = "init struct_ops"
+        init_kern_struct_ops(spec, log)
+        step = "create maps"
+        create_maps(obj, log, ifindex)
+        step = "relocate"
+        linked = [link_program(spec, p.spec, log) for p in obj.program_list]
+        step = "CO-RE"
+        apply_core_relos(spec, linked, log)
+        step = "relocate data"
+        # relocate_data reads the fds as obj.maps[idx].fd
+        map_fds_view = SimpleNamespace(maps=obj.map_list, kconfig_map_idx=spec.kconfig_map_idx)
+        for program in linked:
+            relocate_data(map_fds_view, program, log)  # type: ignore[arg-type]  # it reads only these
+        step = "load programs"
+        load_programs(obj, linked, log, kernel_log_level, ifindex)
+        step = "init prog arrays"
+        init_prog_arrays(obj, log)
+    except BaseException as e:
+        obj.unpin()
+        obj.close()
+        if isinstance(e, LoadError | OpenError):
+            failure = e if isinstance(e, LoadError) else LoadError(str(e), program=e.program, map=e.map, errno=e.errno)
+            failure.message = failure.message or log.last_warning
+        elif isinstance(e, sc.BpfError):
+            failure = LoadError(log.last_warning or str(e), errno=e.errno or 0)
+        elif isinstance(e, OSError):
+            message = f"failed to load object '{spec.path}': {e.strerror or e}"
+            log.warn(message)
+            raise LoadError(message, step=step, path=spec.path, errno=e.errno or 0) from None
+        elif isinstance(e, _MALFORMED):
+            message = f"failed to load object '{spec.path}': malformed object ({e or type(e).__name__})"
+            log.warn(message)
+            raise LoadError(message, step=step, path=spec.path) from None
         else:
-            log.warn(f"failed to load object '{obj.path}'")
-        raise LoadError() from None
-    except (
-        ValueError,
-        IndexError,
-        KeyError,
-        TypeError,
-        AttributeError,
-        OverflowError,
-        RecursionError,
-        ArithmeticError,
-        MemoryError,
-    ) as e:
-        # malformed input that got past open: clean up and fail as libbpf would
-        close_object(obj)
-        log.warn(f"failed to load object '{obj.path}': malformed object ({e or type(e).__name__})")
-        raise LoadError() from None
-    except BaseException:
-        close_object(obj)
-        raise
+            raise
+        failure.step, failure.path = failure.step or step, spec.path
+        if step != "reuse maps":  # bpftool reports a failed reuse itself, before loading
+            log.warn(f"failed to load object '{spec.path}'")
+        raise failure from None
+    return obj
 
 
-def _load(obj: Object, log: Log, kernel_log_level: int, ifindex: int) -> None:
-    from .externs import resolve_externs
-    from .link import link_program, relocate_data
-    from .maps import create_maps, init_kern_struct_ops, init_prog_arrays
-
-    if log.debug_on and _needs_vmlinux_btf(obj):
-        log.debug("loading kernel BTF '/sys/kernel/btf/vmlinux': 0")
-    resolve_externs(obj, log)
-    _load_btf(obj, log)
-    init_kern_struct_ops(obj, log)
-    create_maps(obj, log, ifindex)
-    linked = [link_program(obj, p, log) for p in obj.main_programs()]
-    _apply_core(obj, linked, log)
-    rodata = [m for m in obj.maps if m.kind == "rodata"]
-    for lk in linked:
-        relocate_data(obj, lk, log)
-    for lk in linked:
-        p = lk.prog
-        p.fd = _load_prog(obj, lk, log, kernel_log_level, ifindex)
-        for m in rodata:
-            try:
-                sc.bpf(PROG_BIND_MAP, _BindAttr(prog_fd=p.fd, map_fd=m.fd))
-            except sc.BpfError as e:
-                log.warn(f"prog '{p.name}': failed to bind map '{m.name}': {e.strerror}")
-    init_prog_arrays(obj, log)
-
-
-def _needs_vmlinux_btf(obj: Object) -> bool:
-    """libbpf's obj_needs_vmlinux_btf(): when bpf_object__load reads the kernel's BTF."""
-    if obj.btf_ext is not None and obj.btf_ext.core_relo.by_sec:
-        return True
-    if any(e.kind == "ksym" and e.type_id for e in obj.externs):
-        return True
-    # struct_ops, lsm, and tracing programs (no freplace target can be given here)
-    return any(p.prog_type in (26, 27, 29) for p in obj.main_programs())
-
-
-def _load_btf(obj: Object, log: Log) -> None:
-    if obj.btf is None:
+def reuse_maps(obj: LoadedObject, replace_maps: dict[str, int]) -> None:
+    """libbpf's bpf_map__reuse_fd for each replacement: the existing map's definition and
+    a duplicate of its fd (the caller keeps its own)."""
+    if not replace_maps:
         return
-    raw = obj.btf.encode()
+    from bpft.kernel import info as kernel_info  # (its ctypes layouts cost an import only reuse needs)
+
+    for name, fd in replace_maps.items():
+        m = obj.maps.get(name)
+        if m is None:
+            raise LoadError(f"no map '{name}' to replace", map=name)
+        try:
+            info = kernel_info.map_info(fd)
+            m.fd = os.dup(fd)
+        except OSError as e:
+            raise LoadError(f"map '{name}': cannot reuse fd {fd}: {e.strerror}", map=name, errno=e.errno or 0) from None
+        m.reused = True
+        m.pin_path = None
+        spec = m.spec
+        spec.name = info.name.decode(errors="replace") if isinstance(info.name, bytes) else str(info.name)
+        m.name = spec.name
+        spec.map_type = info.type
+        spec.key_size = info.key_size
+        spec.value_size = info.value_size
+        spec.max_entries = info.max_entries
+        spec.flags = info.map_flags
+        spec.key_type_id = info.btf_key_type_id
+        spec.value_type_id = info.btf_value_type_id
+        spec.init_slots = []
+    obj.maps = {m.name: m for m in obj.map_list}  # a replaced map has the existing map's name
+
+
+def resolve_externs(spec: ObjectModel, log: Log) -> None:
+    """Each extern's value from the running kernel (:mod:`.externresolve`, imported only
+    for an object that has externs)."""
+    if spec.externs:
+        from . import externresolve
+
+        externresolve.resolve_externs(spec, log)
+
+
+def init_kern_struct_ops(spec: ObjectModel, log: Log) -> None:
+    """The struct_ops maps made to match the kernel's structs (:mod:`.structops`, imported
+    only for an object that has them)."""
+    if any(m.map_type == MapType.STRUCT_OPS for m in spec.map_list):
+        from . import structops
+
+        structops.init_kern_struct_ops(spec, log)
+
+
+def probe_features(obj: LoadedObject, log: Log) -> None:
+    """libbpf's bpf_object__probe_loading and feature probes: what the running kernel
+    supports. Nothing is probed yet: the kernels bpft is tested on have every feature
+    the loader uses; probes for older kernels go here."""
+
+
+def sanitize_btf(obj: LoadedObject, log: Log) -> bytes | None:
+    """libbpf's bpf_object__sanitize_and_load_btf, first half: the object's BTF as the
+    kernel will accept it (the raw blob, or None without BTF). Today the BTF as it is."""
+    if obj.spec.btf is None:
+        return None
+    return obj.spec.btf.encode()
+
+
+def load_btf(obj: LoadedObject, raw_btf: bytes | None, log: Log) -> None:
+    """BPF_BTF_LOAD of the object's BTF; a refusal is a warning (BTF is optional) and the
+    object loads without it."""
+    if raw_btf is None:
+        return
     try:
-        obj.btf_fd = sc.btf_load(raw, log_size=LOG_BUF_SIZE if log.debug_on else 0)
+        obj.btf_fd = sc.btf_load(raw_btf, log_size=LOG_BUF_SIZE if log.debug_on else 0)
     except sc.BpfError:
         try:
-            sc.btf_load(raw, log_size=1 << 20)
-        except sc.BpfError as e2:
-            e = e2
-        log.warn(f"Error loading .BTF into kernel: {-e.errno}. BTF is optional, ignoring.")
-        if e.log:
-            log.warn(f"-- BEGIN BTF LOAD LOG ---\n{e.log}\n-- END BTF LOAD LOG --")
+            sc.btf_load(raw_btf, log_size=1 << 20)
+        except sc.BpfError as again:
+            error = again
+        log.warn(f"Error loading .BTF into kernel: {-error.errno}. BTF is optional, ignoring.")
+        if error.log:
+            log.warn(f"-- BEGIN BTF LOAD LOG ---\n{error.log}\n-- END BTF LOAD LOG --")
         obj.btf_fd = -1
 
 
-def _apply_core(obj: Object, linked, log: Log) -> None:
-    if not any(lk.core for lk in linked):
+def apply_core_relos(spec: ObjectModel, linked: list[Linked], log: Log) -> None:
+    """libbpf's bpf_object__relocate_core: each program's CO-RE relocations against the
+    running kernel's BTF."""
+    if not any(program.core for program in linked):
         return
-    try:
-        from . import corerelo
-    except ImportError:
-        log.warn("CO-RE relocations are present but the relocation engine is not installed")
-        raise LoadError() from None
-    import struct
+    from . import corerelo
 
-    btf = obj.btf.btf
+    btf = spec.btf.btf
     target = corerelo.kernel_target()
-    for lk in linked:
-        if not lk.core:
+    for program in linked:
+        if not program.core:
             continue
         relos = []
-        for off, raw in lk.core:
-            _o, type_id, access_off, kind = struct.unpack_from("<IIII", raw)
-            relos.append(corerelo.CoreRelo(off, type_id, obj.btf.str_at(access_off), kind))
-        dbg = log.debug if log.debug_on else None
-        if dbg:
-            dbg(f"sec '{lk.prog.sec_name}': found {len(relos)} CO-RE relocations")
+        for off, raw in program.core:
+            _off, type_id, access_off, kind = struct.unpack_from("<IIII", raw)
+            relos.append(corerelo.CoreRelo(off, type_id, spec.btf.str_at(access_off), kind))
+        debug = log.debug if log.debug_on else None
+        if debug:
+            debug(f"sec '{program.prog.sec_name}': found {len(relos)} CO-RE relocations")
         try:
-            corerelo.apply_core_relos(lk.insns, relos, btf, target, prog_name=lk.prog.name, log=dbg, warn=log.warn)
+            corerelo.apply_core_relos(
+                program.insns, relos, btf, target, prog_name=program.prog.name, log=debug, warn=log.warn
+            )
         except corerelo.CoreReloError as e:
-            log.warn(f"prog '{lk.prog.name}': relo failed: {e}")
-            raise LoadError() from None
+            raise log.load_error(f"prog '{program.prog.name}': relo failed: {e}", program=program.prog.name) from None
 
 
-def _load_prog(obj: Object, lk, log: Log, kernel_log_level: int, ifindex: int) -> int:
-    p = lk.prog
-    if p.prog_type == 0:
-        log.warn(f"prog '{p.name}': missing BPF prog type, check ELF section name '{p.sec_name}'")
-        log.warn(f"prog '{p.name}': failed to load: -22")
-        raise LoadError()
-    insns = bytes(lk.insns)
-    ins = ctypes.create_string_buffer(insns, len(insns))
-    lic = ctypes.create_string_buffer(obj.license.encode())
-    attr = sc.ProgLoadAttr(
-        prog_type=p.prog_type,
-        insn_cnt=len(insns) // 8,
-        insns=ctypes.addressof(ins),
-        license=ctypes.addressof(lic),
-        kern_version=obj.kern_version,
-        prog_name=p.name.encode()[:15],
-        prog_ifindex=ifindex,
-        expected_attach_type=p.attach_type,
-    )
-    keep = [ins, lic]
-    if p.attach_btf_id:  # struct_ops: the kernel struct's id, its member index as attach type
-        attr.attach_btf_id = p.attach_btf_id
-    flags = p.sec_def.flags if p.sec_def else 0
-    from . import sections as S
-
-    if flags & S.SLEEPABLE:
-        attr.prog_flags |= BPF_F_SLEEPABLE
-    if p.prog_type == 6 and flags & S.XDP_FRAGS:
-        attr.prog_flags |= BPF_F_XDP_HAS_FRAGS
-    if flags & S.ATTACH_BTF:
-        _, sl, target = p.sec_name.partition("/")
-        try:
-            if not sl:
-                log.warn(
-                    f"prog '{p.name}': no BTF-based attach target is specified, use bpf_program__set_attach_target()"
-                )
-                raise _PrepareError(-errno.EINVAL)
-            attr.attach_btf_id = _attach_btf_id(p, target, log)
-        except _PrepareError as e:
-            log.warn(f"prog '{p.name}': failed to prepare load attributes: {e.err}")
-            log.warn(f"prog '{p.name}': failed to load: {e.err}")
-            raise LoadError() from None
-    if obj.btf_fd >= 0:
-        attr.prog_btf_fd = obj.btf_fd
-        if lk.func_info:
-            fi = b"".join(lk.func_info)
-            fib = ctypes.create_string_buffer(fi, len(fi))
-            keep.append(fib)
-            attr.func_info_rec_size = obj.btf_ext.func_info.rec_size
-            attr.func_info = ctypes.addressof(fib)
-            attr.func_info_cnt = len(lk.func_info)
-        if lk.line_info:
-            li = b"".join(lk.line_info)
-            lib = ctypes.create_string_buffer(li, len(li))
-            keep.append(lib)
-            attr.line_info_rec_size = obj.btf_ext.line_info.rec_size
-            attr.line_info = ctypes.addressof(lib)
-            attr.line_info_cnt = len(lk.line_info)
-    level = kernel_log_level
-    log_size = LOG_BUF_SIZE
-    while True:
-        try:
-            fd, vlog = _prog_load(attr, level, log_size)
-        except sc.BpfError as e:
-            if level == 0:
-                level = 1
-                continue
-            if e.errno == errno.ENOSPC and log_size <= 0xFFFFFFFF // 2:
-                log_size *= 2  # libbpf: the log did not fit, retry with a buffer twice as big
-                continue
-            vlog = _fixup_verifier_log(obj, lk, e.log) if e.log else e.log
-            log.warn(f"prog '{p.name}': BPF program load failed: {e.strerror}")
-            if e.errno == errno.EPERM:
-                _perm_msg(log)
-            if vlog:
-                log.warn(f"prog '{p.name}': -- BEGIN PROG LOAD LOG --\n{vlog}-- END PROG LOAD LOG --")
-            log.warn(f"prog '{p.name}': failed to load: {-e.errno}")
-            raise LoadError() from None
-        del keep
-        if kernel_log_level:
-            # libbpf prints the log of a successful load at debug level
-            log.debug(f"prog '{p.name}': -- BEGIN PROG LOAD LOG --\n{vlog}-- END PROG LOAD LOG --")
-        return fd
+def load_programs(obj: LoadedObject, linked: list[Linked], log: Log, kernel_log_level: int, ifindex: int) -> None:
+    """Load each program, then bind the read-only data maps to it (BPF_PROG_BIND_MAP), as
+    libbpf does so that the kernel keeps them with the program."""
+    rodata = [m for m in obj.map_list if m.spec.kind == MapKind.RODATA]
+    for program, loaded in zip(linked, obj.program_list, strict=True):
+        loaded.fd = load_program(obj.spec, program, obj.btf_fd, log, kernel_log_level, ifindex)
+        for m in rodata:
+            try:
+                sc.bpf(sc.PROG_BIND_MAP, _BindAttr(prog_fd=loaded.fd, map_fd=m.fd))
+            except sc.BpfError as e:
+                log.warn(f"prog '{loaded.name}': failed to bind map '{m.name}': {e.strerror}")
 
 
-def _prog_load(attr, level: int, log_size: int = LOG_BUF_SIZE) -> tuple[int, str]:
-    """BPF_PROG_LOAD with a verifier log at ``level`` (none at 0); returns the fd and the
-    log, which libbpf prints with -d after a successful load too (on failure it is in
-    ``BpfError.log``)."""
-    if not level:
-        return sc.prog_load(attr), ""
-    buf = ctypes.create_string_buffer(log_size)
-    attr.log_buf, attr.log_size, attr.log_level = ctypes.addressof(buf), log_size, level
-    try:
-        fd = sc.bpf(sc.PROG_LOAD, attr)
-    except sc.BpfError as e:
-        e.log = buf.value.decode("utf-8", "replace")
-        raise
-    finally:
-        attr.log_buf = attr.log_size = attr.log_level = 0
-    return fd, buf.value.decode("utf-8", "replace")
-
-
-def _attach_btf_id(p, target: str, log: Log) -> int:
-    """libbpf's find_attach_btf_id() in vmlinux: btf_trace_/bpf_iter_/bpf_lsm_ prefixes."""
-    from bpft import btf as B
-
-    from .vmlinux import find_kernel_type
-
-    if p.prog_type == 28:  # freplace needs a target program, which bpftool cannot give
-        log.warn(f"prog '{p.name}': attach program FD is not set")
-        raise _PrepareError(-errno.EINVAL)
-    if p.attach_type == 23:  # trace_raw_tp
-        tid = find_kernel_type("btf_trace_" + target, B.TYPEDEF)
-    else:
-        prefix = {28: "bpf_iter_", 27: "bpf_lsm_", 43: "bpf_lsm_"}.get(p.attach_type, "")
-        tid = find_kernel_type(prefix + target, B.FUNC)
-    if not tid:
-        log.warn(f"prog '{p.name}': failed to find kernel BTF type ID of '{target}': -3")
-        raise _PrepareError(-errno.ESRCH)
-    return tid
-
-
-CORE_POISON_LINE = "invalid func unknown#195896080\n"
-
-
-def _fixup_verifier_log(obj: Object, lk, text: str) -> str:
-    """libbpf's fixup_verifier_log(): name the CO-RE relocation behind a poisoned call.
-
-    Among the last 10 lines, ``N: (85) call unknown#195896080`` followed by
-    ``invalid func unknown#195896080`` becomes ``N: <invalid CO-RE relocation>``
-    and ``failed to resolve CO-RE relocation SPEC``.
-    """
-    import re
-    import struct
-
-    lines = text.splitlines(keepends=True)
-    for i in range(len(lines) - 1, max(len(lines) - 11, -1), -1):
-        if not lines[i].startswith(CORE_POISON_LINE):
-            continue
-        if i == 0:
-            continue
-        m = re.match(r"\s*([+-]?\d+): \(\s*[+-]?\d+\) call unknown#195896080\s", lines[i - 1])
-        if not m:
-            return text
-        insn_idx = int(m.group(1))
-        rec = next((r for off, r in lk.core if off // 8 == insn_idx), None)
-        if rec is None or obj.btf is None:
-            return text
-        try:
-            from . import corerelo
-
-            _o, type_id, access_off, kind = struct.unpack_from("<IIII", rec)
-            relo = corerelo.CoreRelo(insn_idx * 8, type_id, obj.btf.str_at(access_off), kind)
-            spec = corerelo.format_spec(corerelo.parse_spec(obj.btf.btf, relo, lk.prog.name))
-        except Exception:  # noqa: BLE001 - libbpf leaves the log as it is when the spec won't parse
-            return text
-        if len(spec) >= 256:
-            spec = spec[:255] + "..."
-        patch = f"{insn_idx}: <invalid CO-RE relocation>\nfailed to resolve CO-RE relocation {spec}\n"
-        return "".join(lines[: i - 1]) + patch + "".join(lines[i + 1 :])
-    return text
-
-
-def _perm_msg(log: Log) -> None:
-    """libbpf's pr_perm_msg(): only as root, and only when RLIMIT_MEMLOCK is finite."""
-    import resource
-
-    if os.geteuid() != 0:
-        return
-    cur = resource.getrlimit(resource.RLIMIT_MEMLOCK)[0]
-    if cur == resource.RLIM_INFINITY:
-        return
-    if cur < 1024:
-        val = f"{cur} bytes"
-    elif cur < 1024 * 1024:
-        val = f"{cur / 1024:.1f} KiB"
-    else:
-        val = f"{cur / (1024 * 1024):.1f} MiB"
-    log.warn(f"permission error while running as root; try raising 'ulimit -l'? current value: {val}")
+def _needs_vmlinux_btf(spec: ObjectModel) -> bool:
+    """libbpf's obj_needs_vmlinux_btf(): when bpf_object__load reads the kernel's BTF."""
+    if spec.btf_ext is not None and spec.btf_ext.core_relo.by_sec:
+        return True
+    if any(e.kind == ExternKind.KSYM and e.type_id for e in spec.externs):
+        return True
+    return any(p.prog_type in _VMLINUX_BTF_PROG_TYPES for p in spec.main_programs())

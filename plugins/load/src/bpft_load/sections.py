@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from bpft.kernel.uapi import ATTACH_TYPE as A
-from bpft.kernel.uapi import PROG_TYPE as P
+from bpft.kernel.uapi import AttachType, ProgType
 
 NONE, EXP_ATTACH_OPT, ATTACHABLE, ATTACH_BTF, SLEEPABLE, XDP_FRAGS = 0, 1, 2, 4, 8, 16
 ATTACHABLE_OPT = ATTACHABLE | EXP_ATTACH_OPT
@@ -17,13 +16,13 @@ ATTACHABLE_OPT = ATTACHABLE | EXP_ATTACH_OPT
 
 class SecDef(NamedTuple):
     sec: str
-    prog_type: int
-    attach_type: int
+    prog_type: ProgType
+    attach_type: AttachType | int  # 0 (cgroup_inet_ingress) when the section implies none
     flags: int
 
 
-def _d(sec: str, ptype: str, atype: str | None, flags: int) -> SecDef:
-    return SecDef(sec, P[ptype], A[atype] if atype else 0, flags)
+def _d(sec: str, prog_type: str, attach_type: str | None, flags: int) -> SecDef:
+    return SecDef(sec, ProgType[prog_type.upper()], AttachType[attach_type.upper()] if attach_type else 0, flags)
 
 
 SECTION_DEFS: tuple[SecDef, ...] = (
