@@ -101,11 +101,13 @@ class Options:
         "legacy",
         "base_btf",
         "format",
+        "detail",
     )
 
     def __init__(self, **values: Any):
         self.json = self.pretty = self.debug = self.bpffs = self.mapcompat = False
         self.nomount = self.use_loader = self.legacy = False
+        self.detail = False  # --detail: every info field and attachment (bpft's addition)
         self.base_btf: str | None = None
         self.format = "plain"
         for key, value in values.items():

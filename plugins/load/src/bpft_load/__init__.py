@@ -1,1 +1,1 @@
-"""bpft-load: a pure-Python ELF loader for ``bpft prog load / loadall`` (and pin/attach/detach)."""
+"""bpft-load: a pure-Python ELF loader for ``bpft prog load / loadall`` (and pin)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from bpft.api import Context
+from bpft.attach import autoattach
 from bpft.errors import BpftError
 from bpft.grammar import Args, is_prefix, strtoul
 
@@ -208,6 +209,9 @@ def _do_load(ctx, log, file, pinfile, first_prog_only, common_type, replaces, if
                         _unlink(q)
                     raise BpftError("failed to pin all programs") from None
                 pinned.append(path)
+        if auto_attach:  # links pinned beside the programs; a failure removes them and `pinned`
+            named = [(p.name, p.sec_name, p.fd) for p in progs[: len(pinned)]]
+            pinned += autoattach(named, pinned, ctx.info, ctx.options.nomount)
         if pinmaps:
             done: list[str] = []
             for m in obj.maps:
