@@ -39,7 +39,8 @@ def parse_link_fd(args: Args) -> int:
             return sc.link_get_fd_by_id(link_id)
         except OSError as e:
             signed = link_id - (1 << 32) if link_id >= 1 << 31 else link_id
-            raise BpftError(f"failed to get link with ID {signed}: {e.strerror}") from None
+            # libbpf's -errno comes back as bpftool's exit status
+            raise BpftError(f"failed to get link with ID {signed}: {e.strerror}", (-e.errno) & 0xFF) from None
     if is_prefix(word, "pinned"):
         args.next()
         return open_pinned(args.next(), "link")
