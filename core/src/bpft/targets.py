@@ -299,6 +299,15 @@ def _perf_link(prog_fd: int, event_fd: int, what: str) -> int:
         os.close(event_fd)
 
 
+def _probe_link(prog_fd: int, what: str, open_event, *where) -> Attached:
+    """A perf-event link on the event ``open_event(*where)`` opens."""
+    try:
+        event_fd = open_event(*where)
+    except probes.ProbeError as e:
+        raise BpftError(e.message) from None
+    return Attached(_perf_link(prog_fd, event_fd, what))
+
+
 def _split_offset(text: str) -> tuple[str, int]:
     name, plus, off = text.partition("+")
     if not plus:
@@ -326,11 +335,7 @@ class Kprobe(Target):
         return f"{self.kind} {self.spec}"
 
     def attach(self, prog_fd, info):
-        try:
-            event_fd = probes.open_kprobe(self.func, self.offset, self.retprobe)
-        except probes.ProbeError as e:
-            raise BpftError(e.message) from None
-        return Attached(_perf_link(prog_fd, event_fd, self.describe()))
+        return _probe_link(prog_fd, self.describe(), probes.open_kprobe, self.func, self.offset, self.retprobe)
 
     def owns(self, link):
         want = PerfEventType.KRETPROBE if self.retprobe else PerfEventType.KPROBE
@@ -357,11 +362,7 @@ class Uprobe(Target):
         return f"{'uretprobe' if self.retprobe else 'uprobe'} {self.spec}"
 
     def attach(self, prog_fd, info):
-        try:
-            event_fd = probes.open_uprobe(self.path, self.offset, self.retprobe)
-        except probes.ProbeError as e:
-            raise BpftError(e.message) from None
-        return Attached(_perf_link(prog_fd, event_fd, self.describe()))
+        return _probe_link(prog_fd, self.describe(), probes.open_uprobe, self.path, self.offset, self.retprobe)
 
     def owns(self, link):
         want = PerfEventType.URETPROBE if self.retprobe else PerfEventType.UPROBE
@@ -391,12 +392,9 @@ class Tracepoint(Target):
 
         try:
             events = f"{mount_point(self.nomount)}/events"
-            event_fd = probes.open_tracepoint(events, self.category, self.name)
         except TracefsError as e:
             raise BpftError(str(e)) from None
-        except probes.ProbeError as e:
-            raise BpftError(e.message) from None
-        return Attached(_perf_link(prog_fd, event_fd, self.describe()))
+        return _probe_link(prog_fd, self.describe(), probes.open_tracepoint, events, self.category, self.name)
 
     def owns(self, link):
         f = link.fields

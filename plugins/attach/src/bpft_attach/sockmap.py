@@ -70,29 +70,23 @@ def _close(*fds: int) -> None:
             os.close(fd)
 
 
-def attach(ctx: Context, args: Args, prog_fd: int) -> int:
+def _run(ctx: Context, args: Args, prog_fd: int, call, verb: str, failure: str) -> int:
     attach_type, map_fd = parse_rest(ctx, args, prog_fd)
     try:
-        sc.prog_attach(prog_fd, map_fd, attach_type, 0)
+        call(prog_fd, map_fd, attach_type)
     except OSError as e:
-        ctx.debug(f"attach: {e.strerror}")
-        raise BpftError("failed prog attach to map", EXIT_EINVAL) from None
+        ctx.debug(f"{verb}: {e.strerror}")
+        raise BpftError(failure, EXIT_EINVAL) from None
     finally:
         _close(prog_fd, map_fd)
     if ctx.json:
         ctx.emitter.writer.raw("null")
     return 0
+
+
+def attach(ctx: Context, args: Args, prog_fd: int) -> int:
+    return _run(ctx, args, prog_fd, sc.prog_attach, "attach", "failed prog attach to map")
 
 
 def detach(ctx: Context, args: Args, prog_fd: int) -> int:
-    attach_type, map_fd = parse_rest(ctx, args, prog_fd)
-    try:
-        sc.prog_detach(prog_fd, map_fd, attach_type)
-    except OSError as e:
-        ctx.debug(f"detach: {e.strerror}")
-        raise BpftError("failed prog detach from map", EXIT_EINVAL) from None
-    finally:
-        _close(prog_fd, map_fd)
-    if ctx.json:
-        ctx.emitter.writer.raw("null")
-    return 0
+    return _run(ctx, args, prog_fd, sc.prog_detach, "detach", "failed prog detach from map")
