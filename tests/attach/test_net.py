@@ -141,3 +141,27 @@ def test_attach_holds_the_link_in_the_foreground_until_ctrl_c(net, veth):
     assert proc.returncode == 0 and out == ""
     assert f"link {info['id']} closed" in err
     assert links_of(pid) == []
+
+
+def test_detach_while_held_in_the_foreground(net, veth):
+    """An xdp link held by a foreground bpft is detached by another bpft: the program stops
+    running on the device; the holder then exits cleanly on Ctrl-C."""
+    prog = net / "net_xdp"
+    pid = prog_id_of(prog)
+    cmd = [*veth.ns_cmd(veth.b), *bpft_cmd(), "prog", "attach", "pinned", str(prog), "xdp", "dev", veth.b_dev]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "holding it until Ctrl-C" in proc.stderr.readline()
+        got = veth.bpft(veth.b, "prog", "detach", "pinned", str(prog), "xdp", "dev", veth.b_dev)
+        assert got.returncode == 0, got.stderr_text
+        assert f"id {pid}" not in veth.bpftool(veth.b, "net", "show", "dev", veth.b_dev).stdout_text
+        before = count(prog, SLOT_XDP)
+        veth.knock(2)
+        assert count(prog, SLOT_XDP) == before
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert links_of(pid) == []

@@ -137,3 +137,34 @@ def test_fentry_fexit(bpffs_dir, name, slot, attach_type):
     [place] = detail(info["prog_id"])
     assert place == {"target": f"{attach_type} do_sys_openat2", "link_id": info["id"]}
     check_detach(prog, ["tracing"], link)
+
+
+def test_detach_of_a_link_held_in_the_foreground_names_the_holder(loaded):
+    """A raw_tp link cannot be detached, only closed: bpft says which process holds it."""
+    import signal
+    import subprocess
+
+    prog = loaded("attach_trace.o") / "trace_raw_tp"
+    holder = subprocess.Popen(
+        [*bpft_cmd(), "prog", "attach", "pinned", str(prog), "raw_tp", "sys_enter"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "holding it until Ctrl-C" in holder.stderr.readline()
+        got = bpft("prog", "detach", "pinned", str(prog), "raw_tp", "sys_enter")
+        if got.returncode == 0:  # a kernel that can detach raw_tp links: the program runs no more
+            before = count(prog, 1)
+            os.getppid()
+            assert count(prog, 1) == before
+        else:
+            assert f"({holder.pid}) holds it: stop that process" in got.stderr_text
+            assert len(links_of(prog_id_of(prog))) == 1
+        holder.send_signal(signal.SIGINT)
+        assert holder.wait(timeout=30) == 0
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert links_of(prog_id_of(prog)) == []

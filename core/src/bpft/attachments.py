@@ -179,7 +179,7 @@ def _perf_event_text(f: dict) -> str:
         return f"tracepoint {f['tp_name']}"
     if event_type == PerfEventType.EVENT:
         return f"perf_event type {f['type']} config {f['config']}"
-    return "perf_event"
+    return "perf_event (this kernel does not say which event: before 6.6)"
 
 
 _TASK_FD_KIND = {

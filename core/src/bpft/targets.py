@@ -299,6 +299,18 @@ def _perf_link(prog_fd: int, event_fd: int, what: str) -> int:
         os.close(event_fd)
 
 
+def _perf_event_is(link: LinkInfo, event_type: int, **want) -> bool:
+    """Whether a perf-event link is on this event. Kernels before 6.6 do not say what a
+    perf-event link's event is (its event type reads UNSPEC): then any of the program's
+    perf-event links is taken as this one."""
+    if link.type != LinkType.PERF_EVENT:
+        return False
+    got = link.fields.get("event_type")
+    if got == PerfEventType.UNSPEC:
+        return True
+    return got == event_type and all(link.fields.get(key) == value for key, value in want.items())
+
+
 def _probe_link(prog_fd: int, what: str, open_event, *where) -> Attached:
     """A perf-event link on the event ``open_event(*where)`` opens."""
     try:
@@ -339,8 +351,7 @@ class Kprobe(Target):
 
     def owns(self, link):
         want = PerfEventType.KRETPROBE if self.retprobe else PerfEventType.KPROBE
-        f = link.fields
-        return link.type == LinkType.PERF_EVENT and f.get("event_type") == want and f.get("func_name") == self.func
+        return _perf_event_is(link, want, func_name=self.func)
 
 
 class Uprobe(Target):
@@ -366,13 +377,7 @@ class Uprobe(Target):
 
     def owns(self, link):
         want = PerfEventType.URETPROBE if self.retprobe else PerfEventType.UPROBE
-        f = link.fields
-        return (
-            link.type == LinkType.PERF_EVENT
-            and f.get("event_type") == want
-            and f.get("file_name") == self.path
-            and f.get("offset") == self.offset
-        )
+        return _perf_event_is(link, want, file_name=self.path, offset=self.offset)
 
 
 class Tracepoint(Target):
@@ -397,12 +402,7 @@ class Tracepoint(Target):
         return _probe_link(prog_fd, self.describe(), probes.open_tracepoint, events, self.category, self.name)
 
     def owns(self, link):
-        f = link.fields
-        return (
-            link.type == LinkType.PERF_EVENT
-            and f.get("event_type") == PerfEventType.TRACEPOINT
-            and f.get("tp_name") == self.name
-        )
+        return _perf_event_is(link, PerfEventType.TRACEPOINT, tp_name=self.name)
 
 
 class RawTracepoint(Target):
