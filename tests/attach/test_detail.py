@@ -75,3 +75,23 @@ def test_listing_names_every_program_once(loaded):
     listed = [p for p in json.loads(got.stdout_text) if p["id"] in ours]
     assert sorted(p["id"] for p in listed) == sorted(ours)
     assert all(p["attached"] == [] and p["verified_insns"] > 0 for p in listed)
+
+
+def test_struct_ops_members(bpffs_dir):
+    """A registered struct_ops map names each member program (bpftool registers it)."""
+    from conftest import BPF_DIR
+
+    got = run(["bpftool", "struct_ops", "register", str(BPF_DIR / "load_struct_ops.o")])
+    if got.returncode != 0:
+        pytest.skip(f"this kernel does not register it: {got.stderr_text.strip().splitlines()[-1]}")
+    try:
+        # bpftool says "Registered tcp_congestion_ops bpft_cc id N" on stderr
+        [line] = [line for line in got.stderr_text.splitlines() if line.startswith("Registered ")]
+        map_id = int(line.split()[-1])
+        shown = detail("name", "undo")
+        assert shown["attached"] == [
+            {"target": "struct_ops tcp_congestion_ops.undo_cwnd", "via": f"struct_ops map {map_id}"}
+        ]
+        assert shown["attach_btf_name"] == "tcp_congestion_ops"
+    finally:
+        run(["bpftool", "struct_ops", "unregister", "name", "bpft_cc"])

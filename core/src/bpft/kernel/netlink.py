@@ -27,6 +27,7 @@ class Msg(IntEnum):
     NOOP = 1
     ERROR = 2
     DONE = 3
+    RTM_NEWLINK = 16
     RTM_GETLINK = 18
     RTM_SETLINK = 19
     RTM_NEWQDISC = 36
@@ -184,7 +185,7 @@ def interfaces() -> list[Interface]:
     body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
     out = []
     for rtype, payload in _ask(Msg.RTM_GETLINK, Flag.DUMP, body):
-        if rtype != 16:  # RTM_NEWLINK
+        if rtype != Msg.RTM_NEWLINK:
             continue
         _, _, index, _, _ = _IFINFOMSG.unpack_from(payload)
         top = attrs(payload[_IFINFOMSG.size :])

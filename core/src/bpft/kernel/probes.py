@@ -18,6 +18,7 @@ import struct
 from . import perf
 
 PMU_DIR = "/sys/bus/event_source/devices"
+_PERF_FLAG_FD_CLOEXEC = 1 << 3
 
 
 class ProbeError(Exception):
@@ -37,8 +38,6 @@ def _open(attr: perf.PerfEventAttr, what: str, missing: str) -> int:
             raise ProbeError(missing) from None
         raise ProbeError(f"the kernel refused {what}: {e.strerror}") from None
 
-
-_PERF_FLAG_FD_CLOEXEC = 1 << 3
 
 
 def _pmu_type(pmu: str) -> int:

@@ -10,6 +10,7 @@ and ``task_fd_query``.
 from __future__ import annotations
 
 import ctypes
+import errno
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -58,8 +59,9 @@ def prog_query(target: int, attach_type: int, capacity: int = 64) -> Query:
     try:
         sc.bpf(sc.PROG_QUERY, attr)
     except sc.BpfError as e:
-        if e.errno != 22 or not attr.link_ids:
+        if e.errno != errno.EINVAL:
             raise
+        # a kernel before 6.6 refuses the link_ids field: ask without it
         attr = _QueryAttr(target_fd=target, attach_type=attach_type, prog_ids=ctypes.addressof(progs), prog_cnt=capacity)
         sc.bpf(sc.PROG_QUERY, attr)
     count = min(attr.prog_cnt, capacity)
