@@ -165,3 +165,25 @@ def test_detach_while_held_in_the_foreground(net, veth):
             proc.kill()
             proc.wait()
     assert links_of(pid) == []
+
+
+def test_flow_dissector_link_in_a_named_netns(loaded, veth, bpffs_dir):
+    """``flow_dissector netns PATH`` (ours, a link) from outside that namespace; bpftool's
+    ``flow_dissector`` alone keeps bpftool's meaning (tests/attach/test_sockmap_parity.py)."""
+    prog = loaded("attach_progs.o") / "att_flow"
+    pid = prog_id_of(prog)
+    link = bpffs_dir / "flow_link"
+    netns = f"/run/netns/{veth.b}"
+    got = run([*bpft_cmd(), "prog", "attach", "pinned", str(prog), "flow_dissector", "netns", netns, "link", str(link)])
+    assert (got.returncode, got.stderr_text) == (0, ""), got.stderr_text
+    [info] = links_of(pid)
+    assert info["type"] == "netns" and info["attach_type"] == "flow_dissector"
+    assert f"id {pid}" in veth.bpftool(veth.b, "net", "show").stdout_text
+    assert f"id {pid}" not in run(["bpftool", "net", "show"]).stdout_text  # not ours
+    got = run([*bpft_cmd(), "-j", "--detail", "prog", "show", "id", str(pid)])
+    assert json.loads(got.stdout_text)["attached"] == [{"target": f"flow_dissector netns {veth.b}", "link_id": info["id"]}]
+    got = run([*bpft_cmd(), "prog", "detach", "pinned", str(prog), "flow_dissector", "netns", netns])
+    assert got.returncode == 0, got.stderr_text
+    assert links_of(pid) == [] and not link.exists()
+    refused = run([*bpft_cmd(), "prog", "attach", "pinned", str(prog), "flow_dissector", "netns", "/run/netns/no_such_bpft"])
+    assert refused.stderr_text == "Error: no such network namespace: '/run/netns/no_such_bpft'\n"
