@@ -168,3 +168,19 @@ def test_detach_of_a_link_held_in_the_foreground_names_the_holder(loaded):
             holder.kill()
             holder.wait()
     assert links_of(prog_id_of(prog)) == []
+
+
+def test_iter_runs_when_its_pinned_link_is_read(loaded, bpffs_dir):
+    prog = loaded("attach_iter.o") / "iter_tasks"
+    pid = prog_id_of(prog)
+    wrong = bpft("prog", "attach", "pinned", str(prog), "tracing")
+    assert wrong.stderr_text == f"Error: program {pid} attaches to bpf_iter_task: use 'iter'\n"
+    link = bpffs_dir / "iter_link"
+    attach_or_skip(prog, ["iter"], link)
+    [info] = links_of(pid)
+    assert (info["type"], info["target_name"]) == ("iter", "task")
+    before = count(prog, 0)
+    link.read_bytes()  # runs the iterator over every task
+    assert count(prog, 0) > before
+    assert detail(pid) == [{"target": "iter task", "link_id": info["id"]}]
+    check_detach(prog, ["iter"], link)
