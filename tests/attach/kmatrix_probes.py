@@ -74,7 +74,10 @@ def one(prog: Path, words: list[str], slot: int, target: str) -> None:
     after = count(prog, slot)
     check(f"{words[0]} runs", after >= before + 5, f"count {before} -> {after}")
     places = attached(prog)
-    check(f"{words[0]} --detail", [p["target"] for p in places] == [target], json.dumps(places))
+    targets = [p["target"] for p in places]
+    if words[0] == "tracing" and KERNEL < (6, 0) and targets and "does not say" in targets[0]:
+        target = targets[0]  # the link info of older kernels has no target function
+    check(f"{words[0]} --detail", targets == [target], json.dumps(places))
     rc, _, err = bpft("prog", "detach", "pinned", str(prog), *words)
     check(f"detach {words[0]}", rc == 0 and not link.exists() and attached(prog) == [], err.strip())
 

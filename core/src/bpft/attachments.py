@@ -138,6 +138,8 @@ def describe_link(link: LinkInfo, cgroups: CgroupPaths | None = None) -> str:
     if kind == LinkType.RAW_TRACEPOINT:
         return f"raw_tp {f['tp_name']}"
     if kind == LinkType.TRACING:
+        if not f["target_btf_id"]:  # older kernels do not report it
+            return f"{_attach_name(f['attach_type'])} (this kernel does not say which function)"
         return f"{_attach_name(f['attach_type'])} {_btf_func(f['target_obj_id'], f['target_btf_id'])}"
     if kind == LinkType.CGROUP:
         path = (cgroups or CgroupPaths()).name(f["cgroup_id"])
