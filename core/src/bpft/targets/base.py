@@ -11,7 +11,7 @@ from ..kernel import syscall as sc
 from ..kernel import uapi
 from ..kernel.links import LinkInfo
 
-P = uapi.PROG_TYPE
+PROG_TYPE = uapi.PROG_TYPE  # program type numbers by libbpf name
 
 
 class Attached(NamedTuple):
@@ -51,6 +51,7 @@ class Target:
 
 
 def create_link(prog_fd: int, target_fd: int, attach_type: int, what: str, flags: int = 0) -> int:
+    """BPF_LINK_CREATE; a refusal becomes a BpftError naming ``what`` was being attached."""
     try:
         return sc.link_create(prog_fd, target_fd, attach_type, flags)
     except OSError as e:
@@ -58,6 +59,7 @@ def create_link(prog_fd: int, target_fd: int, attach_type: int, what: str, flags
 
 
 def refused(e: OSError, what: str) -> BpftError:
+    """The user's message for the kernel refusing to attach ``what``."""
     if e.errno == errno.EEXIST or e.errno == errno.EBUSY:
         return BpftError(f"{what}: something is attached there already ({e.strerror})")
     if e.errno == errno.EINVAL:

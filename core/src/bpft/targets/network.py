@@ -9,7 +9,7 @@ from ..errors import BpftError
 from ..kernel import fs, netlink, uapi
 from ..kernel import syscall as sc
 from ..kernel.links import AttachType, LinkType, XdpFlags
-from .base import P, Attached, Target, create_link, refused
+from .base import PROG_TYPE, Attached, Target, create_link, refused
 
 CGROUP2_SUPER_MAGIC = 0x63677270
 
@@ -29,7 +29,7 @@ def _ifname(ifindex: int) -> str:
 
 
 class Xdp(Target):
-    prog_types = (P["xdp"],)
+    prog_types = (PROG_TYPE["xdp"],)
     MODES = {"skb": XdpFlags.SKB_MODE, "drv": XdpFlags.DRV_MODE, "hw": XdpFlags.HW_MODE}
 
     def __init__(self, ifname: str, mode: str | None):
@@ -58,7 +58,7 @@ class Xdp(Target):
 
 
 class Tcx(Target):
-    prog_types = (P["sched_cls"],)
+    prog_types = (PROG_TYPE["sched_cls"],)
 
     def __init__(self, ifname: str, direction: str):
         self.ifname, self.direction = ifname, direction
@@ -82,7 +82,7 @@ class Tcx(Target):
 class Tc(Target):
     """cls_bpf in direct-action mode on the clsact qdisc: tc has no link type (tcx is its link)."""
 
-    prog_types = (P["sched_cls"],)
+    prog_types = (PROG_TYPE["sched_cls"],)
     legacy = True
 
     def __init__(self, ifname: str, direction: str):
@@ -143,7 +143,7 @@ class Cgroup(Target):
     def __init__(self, attach_name: str, path: str):
         self.attach_name, self.path = attach_name, path
         self.attach_type = uapi.ATTACH_TYPE[attach_name]
-        self.prog_types = (P[CGROUP_PROG_TYPE[attach_name]],)
+        self.prog_types = (PROG_TYPE[CGROUP_PROG_TYPE[attach_name]],)
         if fs.fs_magic(path) != CGROUP2_SUPER_MAGIC:
             if not os.path.isdir(path):
                 raise BpftError(f"no such cgroup: '{path}'")
@@ -182,7 +182,7 @@ class Netns(Target):
     def __init__(self, attach_name: str, path: str):
         self.attach_name, self.path = attach_name, path
         self.attach_type = AttachType.SK_LOOKUP if attach_name == "sk_lookup" else AttachType.FLOW_DISSECTOR
-        self.prog_types = (P[attach_name],)
+        self.prog_types = (PROG_TYPE[attach_name],)
         try:
             self.netns_ino = os.stat(path).st_ino
         except OSError:

@@ -11,7 +11,7 @@ from ..kernel import info as kinfo
 from ..kernel import probes
 from ..kernel import syscall as sc
 from ..kernel.links import AttachType, LinkInfo, LinkType, PerfEventType
-from .base import P, Attached, Target, refused
+from .base import PROG_TYPE, Attached, Target, refused
 
 
 def _perf_link(prog_fd: int, event_fd: int, what: str) -> int:
@@ -61,7 +61,7 @@ def _split_offset(text: str) -> tuple[str, int]:
 
 
 class Kprobe(Target):
-    prog_types = (P["kprobe"],)
+    prog_types = (PROG_TYPE["kprobe"],)
 
     def __init__(self, spec: str, retprobe: bool):
         self.spec, self.retprobe = spec, retprobe
@@ -85,7 +85,7 @@ class Kprobe(Target):
 
 
 class Uprobe(Target):
-    prog_types = (P["kprobe"],)
+    prog_types = (PROG_TYPE["kprobe"],)
 
     def __init__(self, spec: str, retprobe: bool):
         self.spec, self.retprobe = spec, retprobe
@@ -111,7 +111,7 @@ class Uprobe(Target):
 
 
 class Tracepoint(Target):
-    prog_types = (P["tracepoint"],)
+    prog_types = (PROG_TYPE["tracepoint"],)
 
     def __init__(self, spec: str, nomount: bool = False):
         category, colon, name = spec.partition(":")
@@ -136,7 +136,7 @@ class Tracepoint(Target):
 
 
 class RawTracepoint(Target):
-    prog_types = (P["raw_tracepoint"], P["raw_tracepoint_writable"])
+    prog_types = (PROG_TYPE["raw_tracepoint"], PROG_TYPE["raw_tracepoint_writable"])
 
     def __init__(self, name: str):
         self.name = name
@@ -178,7 +178,7 @@ def _vmlinux():
 class BtfTarget(Target):
     """``tracing``, ``lsm``, ``iter``: the place is the program's own ``attach_btf_id``."""
 
-    KINDS = {"tracing": (P["tracing"], P["ext"]), "lsm": (P["lsm"],), "iter": (P["tracing"],)}
+    KINDS = {"tracing": (PROG_TYPE["tracing"], PROG_TYPE["ext"]), "lsm": (PROG_TYPE["lsm"],), "iter": (PROG_TYPE["tracing"],)}
 
     def __init__(self, kind: str):
         self.kind = kind
