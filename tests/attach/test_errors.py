@@ -99,4 +99,4 @@ def test_tc_has_no_link_to_pin(progs, bpffs_dir, veth):  # noqa: F811
 def test_extra_words(progs):
     _, trace, _ = progs
     refused(trace / "trace_raw_tp", ["raw_tp", "sys_enter", "bogus"], "what is 'bogus'?")
-    refused(trace / "trace_raw_tp", ["raw_tp", "sys_enter", "link", "/sys/fs/bpf/x", "more"], "what is 'more'?")
+    refused(trace / "trace_raw_tp", ["raw_tp", "sys_enter", "link", "/sys/fs/bpf/bpft_never_made", "more"], "what is 'more'?")

@@ -8,7 +8,7 @@ import socket
 from ..errors import BpftError
 from ..kernel import fs, netlink, uapi
 from ..kernel import syscall as sc
-from ..kernel.links import AttachType, LinkType, XdpFlags
+from ..kernel.links import AttachType, LinkInfo, LinkType, XdpFlags
 from .base import PROG_TYPE, Attached, Target, create_link, refused
 
 CGROUP2_SUPER_MAGIC = 0x63677270
@@ -72,11 +72,7 @@ class Tcx(Target):
         return Attached(create_link(prog_fd, self.ifindex, self.attach_type, self.describe()))
 
     def owns(self, link):
-        return (
-            link.type == LinkType.TCX
-            and link.fields.get("ifindex") == self.ifindex
-            and link.fields.get("attach_type") == self.attach_type
-        )
+        return _is_link_at(link, LinkType.TCX, "ifindex", self.ifindex, self.attach_type)
 
 
 class Tc(Target):
@@ -132,11 +128,24 @@ for _name in uapi.ATTACH_TYPE_NAMES:
         CGROUP_PROG_TYPE[_name] = "cgroup_sock_addr"  # bind, connect, sendmsg, recvmsg, get*name
 
 
-def _open_dir(path: str, what: str) -> int:
+def _open(path: str, what: str, directory: bool = False) -> int:
     try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        return os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
     except OSError:
         raise BpftError(f"no such {what}: '{path}'") from None
+
+
+def _link_through(prog_fd: int, target: Target, what: str, directory: bool) -> Attached:
+    """A link on the object at ``target.path`` (a cgroup directory, a network namespace)."""
+    fd = _open(target.path, what, directory)
+    try:
+        return Attached(create_link(prog_fd, fd, target.attach_type, target.describe()))
+    finally:
+        os.close(fd)
+
+
+def _is_link_at(link: LinkInfo, link_type: int, key: str, value: int, attach_type: int) -> bool:
+    return link.type == link_type and link.fields.get(key) == value and link.fields.get("attach_type") == attach_type
 
 
 class Cgroup(Target):
@@ -154,21 +163,13 @@ class Cgroup(Target):
         return f"{self.attach_name} on cgroup {self.path}"
 
     def attach(self, prog_fd, info):
-        fd = _open_dir(self.path, "cgroup")
-        try:
-            return Attached(create_link(prog_fd, fd, self.attach_type, self.describe()))
-        finally:
-            os.close(fd)
+        return _link_through(prog_fd, self, "cgroup", directory=True)
 
     def owns(self, link):
-        return (
-            link.type == LinkType.CGROUP
-            and link.fields.get("cgroup_id") == self.cgroup_id
-            and link.fields.get("attach_type") == self.attach_type
-        )
+        return _is_link_at(link, LinkType.CGROUP, "cgroup_id", self.cgroup_id, self.attach_type)
 
     def detach_legacy(self, prog_fd, prog_id):
-        fd = _open_dir(self.path, "cgroup")
+        fd = _open(self.path, "cgroup", directory=True)
         try:
             sc.prog_detach(prog_fd, fd, self.attach_type)
         except OSError:
@@ -192,18 +193,7 @@ class Netns(Target):
         return f"{self.attach_name} in network namespace {self.path}"
 
     def attach(self, prog_fd, info):
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except OSError:
-            raise BpftError(f"no such network namespace: '{self.path}'") from None
-        try:
-            return Attached(create_link(prog_fd, fd, self.attach_type, self.describe()))
-        finally:
-            os.close(fd)
+        return _link_through(prog_fd, self, "network namespace", directory=False)
 
     def owns(self, link):
-        return (
-            link.type == LinkType.NETNS
-            and link.fields.get("netns_ino") == self.netns_ino
-            and link.fields.get("attach_type") == self.attach_type
-        )
+        return _is_link_at(link, LinkType.NETNS, "netns_ino", self.netns_ino, self.attach_type)
