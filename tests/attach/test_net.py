@@ -187,3 +187,20 @@ def test_flow_dissector_link_in_a_named_netns(loaded, veth, bpffs_dir):
     assert links_of(pid) == [] and not link.exists()
     refused = run([*bpft_cmd(), "prog", "attach", "pinned", str(prog), "flow_dissector", "netns", "/run/netns/no_such_bpft"])
     assert refused.stderr_text == "Error: no such network namespace: '/run/netns/no_such_bpft'\n"
+
+
+def test_xdp_attached_by_netlink_is_shown_and_detached(net, veth):
+    """An XDP program attached without a link (bpftool 7.1's ``net attach``, netlink):
+    ``--detail`` finds it through netlink, and ``prog detach`` removes it the same way."""
+    prog = net / "net_xdp"
+    pid = prog_id_of(prog)
+    got = veth.bpftool(veth.b, "net", "attach", "xdpgeneric", "id", str(pid), "dev", veth.b_dev)
+    assert got.returncode == 0, got.stderr_text
+    assert links_of(pid) == []
+    assert detail_targets(veth, veth.b, pid) == [{"target": f"xdp dev {veth.b_dev}", "via": "netlink, skb mode"}]
+    before = count(prog, SLOT_XDP)
+    veth.knock(2)
+    assert count(prog, SLOT_XDP) >= before + 2
+    got = veth.bpft(veth.b, "prog", "detach", "pinned", str(prog), "xdp", "dev", veth.b_dev)
+    assert got.returncode == 0, got.stderr_text
+    assert f"id {pid}" not in veth.bpftool(veth.b, "net", "show", "dev", veth.b_dev).stdout_text
