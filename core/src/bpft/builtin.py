@@ -50,9 +50,19 @@ def bpft_help_lines() -> list[HelpLine]:
 
 @hookimpl
 def bpft_handle_kinds() -> list[HandleKind]:
-    from .handles import CORE_HANDLE_KINDS
+    """The handles bpftool knows (``id``, ``tag``, ``name``, ``pinned``), each with its
+    resolver in :mod:`bpft.handles` (which leaves this module out: no circle with api)."""
+    from . import handles
 
-    return CORE_HANDLE_KINDS
+    return [
+        HandleKind("prog", "id", handles._prog_by_id, 10),
+        HandleKind("prog", "tag", handles._prog_by_tag, 20),
+        HandleKind("prog", "name", handles._prog_by_name, 30),
+        HandleKind("prog", "pinned", handles._prog_pinned, 40),
+        HandleKind("map", "id", handles._map_by_id, 10),
+        HandleKind("map", "name", handles._map_by_name, 20),
+        HandleKind("map", "pinned", handles._map_pinned, 30),
+    ]
 
 
 @hookimpl

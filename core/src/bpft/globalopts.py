@@ -24,6 +24,7 @@ CORE_OPTIONS = (
     OptionSpec("L", "use-loader", "use_loader"),
     OptionSpec("B", "base-btf", "base_btf", takes_value=True),
     OptionSpec("l", "legacy", "legacy"),
+    OptionSpec("", "detail", "detail"),  # bpft's: `prog show --detail`, `link show --detail`
 )
 
 

@@ -20,3 +20,19 @@ def mount_bpffs_for_pin(name: str, nomount: bool) -> None:
         fs.mount_fs(directory, "bpf")
     except OSError as e:
         raise BpftError(f"can't mount BPF file system to pin the object ({name}): {e.strerror}") from None
+
+
+def pin_fd(fd: int, name: str, nomount: bool) -> None:
+    """bpftool's do_pin_fd(): mount bpffs for ``name`` if need be, then BPF_OBJ_PIN.
+
+    The error's exit status is libbpf's -errno, as bpftool's.
+    """
+    import os
+
+    from .kernel import syscall as sc
+
+    mount_bpffs_for_pin(name, nomount)
+    try:
+        sc.obj_pin(fd, name)
+    except OSError as e:
+        raise BpftError(f"can't pin the object ({name}): {os.strerror(e.errno)}", (-e.errno) & 0xFF) from None

@@ -99,7 +99,6 @@ def open_progs(words: Sequence[str]) -> list[Program]:
     """
     from .api import Context, _current
     from .grammar import Args
-    from .handles import parse_fds
 
     if _current:
         ctx = Context.current()
@@ -110,7 +109,7 @@ def open_progs(words: Sequence[str]) -> list[Program]:
 
         ctx = Context(Options(), PlainEmitter(), Registry())
     args = Args(list(words))
-    fds = parse_fds(ctx, args, "prog")
+    fds = ctx.prog_fds(args)
     programs: list[Program] = []
     try:
         if args:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 
 _ID_KEY = {"prog": b"prog_id:", "map": b"map_id:", "link": b"link_id:"}
+_MARKER = {"prog": "bpf-prog", "map": "bpf-map", "link": "bpf_link"}  # the anon inodes' names
 
 
 def _pids() -> list[int]:
@@ -26,7 +27,7 @@ def _pids() -> list[int]:
 def obj_refs(kind: str) -> dict[int, list[tuple[int, str]]]:
     """{object id: [(pid, comm), ...]} for objects of ``kind`` ('prog', 'map', 'link')."""
     key = _ID_KEY[kind]
-    marker = f"bpf-{kind}"
+    marker = _MARKER[kind]
     me = os.getpid()
     table: dict[int, list[tuple[int, str]]] = {}
     for pid in _pids():

@@ -38,8 +38,8 @@ def find_tracefs() -> str | None:
     return None
 
 
-def trace_pipe_path(nomount: bool = False, info=None) -> str:
-    """The path of trace_pipe, mounting tracefs at /sys/kernel/tracing if needed.
+def mount_point(nomount: bool = False, info=None) -> str:
+    """The tracefs mount point, mounting tracefs at /sys/kernel/tracing if needed.
 
     ``info(message)`` receives bpftool's note before mounting. Raises
     TracefsError when tracefs is absent and ``nomount``, or the mount fails.
@@ -55,4 +55,9 @@ def trace_pipe_path(nomount: bool = False, info=None) -> str:
             fs.mount_fs(mnt, "tracefs")
         except OSError as e:
             raise TracefsError(f"can't mount tracefs: {e.strerror}") from None
-    return f"{mnt}/{PIPE_NAME}"
+    return mnt
+
+
+def trace_pipe_path(nomount: bool = False, info=None) -> str:
+    """The path of trace_pipe (see :func:`mount_point`)."""
+    return f"{mount_point(nomount, info)}/{PIPE_NAME}"

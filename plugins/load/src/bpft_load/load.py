@@ -7,6 +7,7 @@ import os
 import sys
 
 from bpft.api import Context
+from bpft.attach import autoattach
 from bpft.errors import BpftError
 from bpft.grammar import Args, is_prefix, strtoul
 
@@ -45,7 +46,7 @@ class _Request:
         replaces: list[_Replace],
         ifindex: int,
         pinmaps: str | None,
-        auto_attach: bool,  # accepted; attaching after loading is not done yet
+        auto_attach: bool,  # loadall: attach each program by its section, pin the links
     ):
         self.file, self.pin_path, self.first_prog_only = file, pin_path, first_prog_only
         self.common_type, self.replaces, self.ifindex = common_type, replaces, ifindex
@@ -212,7 +213,7 @@ def _do_load(ctx: Context, log: Log, request: _Request) -> int:
     with obj:
         try:
             mount_bpffs_for_pin(request.pin_path, ctx.options.nomount)
-            _pin(obj, request)
+            _pin(ctx, obj, request)
         except BaseException:
             obj.unpin()
             raise
@@ -242,9 +243,10 @@ def _replacement_maps(spec, replaces: list[_Replace]) -> dict[str, int]:
     return {spec.map_list[r.idx].name: r.fd for r in order}
 
 
-def _pin(obj, request: _Request) -> None:
+def _pin(ctx: Context, obj, request: _Request) -> None:
     """load pins the first program (bpftool calls bpf_obj_pin itself: no libbpf lines),
-    loadall every program in a directory; pinmaps every map."""
+    loadall every program in a directory (and with autoattach, a link beside each
+    program it can attach); pinmaps every map."""
     from bpft.kernel import syscall as sc
 
     from .errors import LoadError
@@ -260,9 +262,12 @@ def _pin(obj, request: _Request) -> None:
         obj.pins.append(request.pin_path)
     else:
         try:
-            obj.pin(request.pin_path)
+            prog_pins = obj.pin(request.pin_path)
         except LoadError:
             raise BpftError("failed to pin all programs") from None
+        if request.auto_attach:  # a failure removes the links it made and the program pins
+            named = [(p.name, p.spec.sec_name, p.fd) for p in obj.program_list]
+            obj.pins += autoattach(named, prog_pins, ctx.info, ctx.options.nomount)
     if request.pinmaps:
         try:
             obj.pin_maps(request.pinmaps)

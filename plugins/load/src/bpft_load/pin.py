@@ -12,18 +12,12 @@ import os
 from bpft.api import Context
 from bpft.errors import EXIT_FAILURE, BpftError
 from bpft.grammar import Args
-from bpft.kernel import syscall as sc
-from bpft.pinning import mount_bpffs_for_pin
+from bpft import pinning
 
 
 def pin_fd(ctx: Context, fd: int, name: str) -> None:
-    """bpftool's do_pin_fd(): mount if needed, then BPF_OBJ_PIN."""
-    mount_bpffs_for_pin(name, ctx.options.nomount)
-    try:
-        sc.obj_pin(fd, name)
-    except OSError as e:
-        # libbpf's bpf_obj_pin() returns -errno, which becomes bpftool's exit status
-        raise BpftError(f"can't pin the object ({name}): {os.strerror(e.errno)}", (-e.errno) & 0xFF) from None
+    """bpftool's do_pin_fd() (shared with ``link pin``: :func:`bpft.pinning.pin_fd`)."""
+    pinning.pin_fd(fd, name, ctx.options.nomount)
 
 
 def run(ctx: Context, args: Args) -> int | None:

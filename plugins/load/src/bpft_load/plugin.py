@@ -1,4 +1,4 @@
-"""Registration of the load/loadall/pin/attach/detach verbs (imports nothing heavy)."""
+"""Registration of the load/loadall/pin verbs (imports nothing heavy)."""
 
 from bpft.api import Command, HelpLine
 from bpft.hookspecs import hookimpl
@@ -18,10 +18,6 @@ HELP_TYPE = (
     "                 cgroup/sendmsg6 | cgroup/recvmsg4 | cgroup/recvmsg6 |\n"
     "                 cgroup/getsockopt | cgroup/setsockopt | cgroup/sock_release |\n"
     "                 struct_ops | fentry | fexit | freplace | sk_lookup }"
-)
-HELP_ATTACH_TYPE = (
-    "ATTACH_TYPE := { sk_msg_verdict | sk_skb_verdict | sk_skb_stream_verdict |\n"
-    "                        sk_skb_stream_parser | flow_dissector }"
 )
 
 
@@ -61,26 +57,6 @@ def bpft_commands():
             summary="load all programs of an ELF object and pin them",
             distribution=DIST,
         ),
-        Command(
-            "prog",
-            "attach",
-            "bpft_load.attach:run_attach",
-            rank=80,
-            usage=("{bin} {obj} attach PROG ATTACH_TYPE [MAP]",),
-            usage_rank=80,
-            summary="attach a program to a map",
-            distribution=DIST,
-        ),
-        Command(
-            "prog",
-            "detach",
-            "bpft_load.attach:run_detach",
-            rank=90,
-            usage=("{bin} {obj} detach PROG ATTACH_TYPE [MAP]",),
-            usage_rank=90,
-            summary="detach a program from a map",
-            distribution=DIST,
-        ),
     ]
 
 
@@ -88,5 +64,4 @@ def bpft_commands():
 def bpft_help_lines():
     return [
         HelpLine("prog", HELP_TYPE, 30),
-        HelpLine("prog", HELP_ATTACH_TYPE, 40),
     ]

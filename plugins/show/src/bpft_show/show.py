@@ -100,6 +100,10 @@ class Shower:
 
 def run(ctx: Context, args: Args) -> int:
     """The show/list verb."""
+    if ctx.options.detail:  # bpft's --detail: the fields bpftool omits, and every attachment
+        from .detail import run as run_detail
+
+        return run_detail(ctx, args, Shower)
     if len(args) == 2:
         return _show_subset(ctx, args)
     if args:

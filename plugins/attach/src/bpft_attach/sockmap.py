@@ -1,4 +1,4 @@
-"""``prog attach|detach PROG ATTACH_TYPE [MAP]``: bpftool's do_attach() / do_detach().
+"""``prog attach|detach PROG ATTACH_TYPE [MAP]``: bpftool 7.1's do_attach() / do_detach(), unchanged.
 
 ATTACH_TYPE is matched as bpftool 7.1's parse_attach_type() does: the libbpf
 names of the five attach types this verb knows (``sk_msg_verdict``,
@@ -43,16 +43,17 @@ def parse_attach_type(word: str | None) -> int | None:
     return None
 
 
-def parse_args(ctx: Context, args: Args) -> tuple[int, int, int]:
-    """bpftool's parse_attach_detach_args(): (prog fd, attach type, map fd or 0)."""
-    args.require(3)
-    prog_fd = ctx.prog_fd(args)
+def parse_rest(ctx: Context, args: Args, prog_fd: int) -> tuple[int, int]:
+    """The rest of bpftool's parse_attach_detach_args() after PROG: (attach type, map fd or 0).
+
+    Closes ``prog_fd`` on failure.
+    """
     try:
         attach_type = parse_attach_type(args.current)
         if attach_type is None:
             raise BpftError("invalid attach/detach type", EXIT_EINVAL)
         if attach_type == BPF_FLOW_DISSECTOR:
-            return prog_fd, attach_type, 0
+            return attach_type, 0
         word = args.next()
         if len(args) < 2:
             raise BpftError(f"'{word}' needs at least 2 arguments, {len(args)} found", EXIT_EINVAL)
@@ -60,7 +61,7 @@ def parse_args(ctx: Context, args: Args) -> tuple[int, int, int]:
     except BaseException:
         os.close(prog_fd)
         raise
-    return prog_fd, attach_type, map_fd
+    return attach_type, map_fd
 
 
 def _close(*fds: int) -> None:
@@ -69,13 +70,13 @@ def _close(*fds: int) -> None:
             os.close(fd)
 
 
-def run_attach(ctx: Context, args: Args) -> int | None:
-    prog_fd, attach_type, map_fd = parse_args(ctx, args)
+def _run(ctx: Context, args: Args, prog_fd: int, call, verb: str, failure: str) -> int:
+    attach_type, map_fd = parse_rest(ctx, args, prog_fd)
     try:
-        sc.prog_attach(prog_fd, map_fd, attach_type, 0)
+        call(prog_fd, map_fd, attach_type)
     except OSError as e:
-        ctx.debug(f"attach: {e.strerror}")
-        raise BpftError("failed prog attach to map", EXIT_EINVAL) from None
+        ctx.debug(f"{verb}: {e.strerror}")
+        raise BpftError(failure, EXIT_EINVAL) from None
     finally:
         _close(prog_fd, map_fd)
     if ctx.json:
@@ -83,15 +84,9 @@ def run_attach(ctx: Context, args: Args) -> int | None:
     return 0
 
 
-def run_detach(ctx: Context, args: Args) -> int | None:
-    prog_fd, attach_type, map_fd = parse_args(ctx, args)
-    try:
-        sc.prog_detach(prog_fd, map_fd, attach_type)
-    except OSError as e:
-        ctx.debug(f"detach: {e.strerror}")
-        raise BpftError("failed prog detach from map", EXIT_EINVAL) from None
-    finally:
-        _close(prog_fd, map_fd)
-    if ctx.json:
-        ctx.emitter.writer.raw("null")
-    return 0
+def attach(ctx: Context, args: Args, prog_fd: int) -> int:
+    return _run(ctx, args, prog_fd, sc.prog_attach, "attach", "failed prog attach to map")
+
+
+def detach(ctx: Context, args: Args, prog_fd: int) -> int:
+    return _run(ctx, args, prog_fd, sc.prog_detach, "detach", "failed prog detach from map")

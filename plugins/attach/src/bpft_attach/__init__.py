@@ -1,0 +1,1 @@
+"""bpft-attach: ``prog attach|detach`` at every target the kernel offers, and ``bpft link``."""

@@ -1,0 +1,135 @@
+"""``prog attach|detach PROG TARGET [link FILE]``, beside bpftool's ``PROG ATTACH_TYPE [MAP]``.
+
+The words after PROG are read as a TARGET (:func:`bpft.targets.parse_target`)
+when they form one; otherwise as bpftool 7.1 reads them (:mod:`.sockmap`), so
+bpftool's five attach types keep bpftool's behaviour and errors byte for byte.
+
+With ``link FILE`` the link is pinned and bpft returns. Without it, bpft holds
+the link in the foreground until Ctrl-C (or SIGTERM), and says so; tc, which
+has no link type, is attached through netlink and stays until ``detach``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from bpft.api import Context
+from bpft.attach import attach_program, check_link_path, detach_program, pin_link
+from bpft.errors import BpftError
+from bpft.grammar import Args
+from bpft.kernel import links
+from bpft.output import Record
+from bpft.targets import Target, parse_target
+
+from . import sockmap
+
+
+def _prog_and_target(ctx: Context, args: Args) -> tuple[int, Target | None]:
+    args.require(3)
+    prog_fd = ctx.prog_fd(args)
+    try:
+        return prog_fd, parse_target(args, ctx.options.nomount)
+    except BaseException:
+        os.close(prog_fd)
+        raise
+
+
+def _link_file(args: Args) -> str | None:
+    if not args:
+        return None
+    if args.current != "link":
+        raise args.bad()
+    args.next()
+    path = args.next()
+    if args:
+        raise args.bad()
+    return path
+
+
+def run_attach(ctx: Context, args: Args) -> int:
+    prog_fd, target = _prog_and_target(ctx, args)
+    if target is None:
+        return sockmap.attach(ctx, args, prog_fd)
+    try:
+        path = _link_file(args)
+        if path is not None:
+            if target.legacy:
+                raise BpftError(f"{target.describe()} has no BPF link type: there is no link to pin at {path}")
+            check_link_path(path)
+        attached = attach_program(prog_fd, target)
+    finally:
+        os.close(prog_fd)
+    if attached.link_fd is None:
+        ctx.info(f"attached to {target.describe()}: {attached.note}")
+        return _done(ctx)
+    if path is not None:
+        try:
+            pin_link(attached.link_fd, path)
+        finally:
+            os.close(attached.link_fd)
+        return _done(ctx)
+    return _hold(ctx, attached.link_fd, target)
+
+
+def _done(ctx: Context) -> int:
+    if ctx.json:
+        ctx.emitter.writer.raw("null")
+    return 0
+
+
+class _Stop(Exception):
+    """SIGINT, SIGTERM or SIGHUP while holding a link."""
+
+
+def _stop(signum, frame):
+    raise _Stop()
+
+
+def _say(message: str) -> None:
+    """A note on stderr, with -j too: a user must know that bpft is holding the link."""
+    sys.stdout.flush()
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def _hold(ctx: Context, link_fd: int, target: Target) -> int:
+    """Keep the link open until Ctrl-C: closing its last fd detaches it."""
+    try:
+        link = links.link_info(link_fd)
+        _say(
+            f"program {link.prog_id} attached to {target.describe()} as link {link.id}; "
+            "holding it until Ctrl-C (add 'link FILE' to pin it instead)"
+        )
+        # SIGINT too: a shell starts a background job with SIGINT ignored
+        previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        try:
+            while True:
+                signal.pause()
+        except _Stop:
+            pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    finally:
+        os.close(link_fd)
+    _say(f"link {link.id} closed: program {link.prog_id} detached from {target.describe()}")
+    if ctx.json:
+        ctx.emitter.record(Record({"link_id": link.id, "prog_id": link.prog_id, "target": target.describe()}))
+    return 0
+
+
+def run_detach(ctx: Context, args: Args) -> int:
+    prog_fd, target = _prog_and_target(ctx, args)
+    if target is None:
+        return sockmap.detach(ctx, args, prog_fd)
+    try:
+        if args:
+            raise args.bad()
+        notes = detach_program(prog_fd, target)
+    finally:
+        os.close(prog_fd)
+    for note in notes:
+        ctx.debug(note)
+    return _done(ctx)
