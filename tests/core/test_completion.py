@@ -37,7 +37,8 @@ def test_usage_lines_read_as_tokens():
 
 
 def test_objects_verbs_and_keywords(registry):
-    assert words(registry, "") == ("words", ["help", "prog", "version", "completion"])
+    kind, top = words(registry, "")
+    assert kind == "words" and top[0] == "help" and top[-2:] == ["version", "completion"] and "prog" in top
     assert words(registry, "prog", "sh") == ("words", ["show"])
     assert words(registry, "p", "") [1][:3] == ["show", "list", "help"]
     assert words(registry, "prog", "show", "") == ("words", ["id", "tag", "name", "pinned"])
@@ -50,8 +51,14 @@ def test_objects_verbs_and_keywords(registry):
 
 
 def test_grammar_words_from_help_lines(registry):
-    attach = words(registry, "prog", "attach", "id", "4", "")
-    assert attach == ("words", ["sk_msg_verdict", "sk_skb_verdict", "sk_skb_stream_verdict", "sk_skb_stream_parser", "flow_dissector"])
+    kind, attach = words(registry, "prog", "attach", "id", "4", "")
+    # bpftool's ATTACH_TYPE words first, then the first word of each TARGET (bpft-attach);
+    # no placeholders (IFACE, cgroup_ATTACH) and no brackets
+    bpftool_types = ["sk_msg_verdict", "sk_skb_verdict", "sk_skb_stream_verdict", "sk_skb_stream_parser", "flow_dissector"]
+    assert kind == "words" and attach[:5] == bpftool_types
+    assert {"xdp", "tcx_ingress", "tc_egress", "kprobe", "uprobe", "tracepoint", "raw_tp"} <= set(attach)
+    assert not any(w in ("[", "]", "dev", "skb", "IFACE") or any(c.isupper() for c in w) for w in attach)
+    assert len(attach) == len(set(attach))
     kind, metrics = words(registry, "prog", "profile", "id", "4", "")
     assert metrics == ["duration", "cycles", "instructions", "l1d_loads", "llc_misses", "itlb_misses", "dtlb_misses"]
     assert "xdp" in words(registry, "prog", "load", "a.o", "/sys/fs/bpf/a", "type", "")[1]

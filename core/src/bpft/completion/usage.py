@@ -79,9 +79,29 @@ def help_words(registry: Registry, obj: str) -> dict[str, list[str]]:
     for line in registry.help_lines(obj):
         name, sep, body = line.text.partition(":=")
         if sep and name.strip().isupper():
-            words = body.replace("{", " ").replace("}", " ").replace("|", " ").split()
-            out[name.strip()] = [w for w in words if not w.isupper()]
+            words = [alt.split()[0] for alt in _alternatives(body) if alt.split()]
+            # keywords only: not placeholders (PATH) nor words with one inside (cgroup_ATTACH)
+            out[name.strip()] = list(dict.fromkeys(w for w in words if w.islower()))
     return out
+
+
+def _alternatives(body: str) -> list[str]:
+    """The alternatives of ``{ a x | b [y] | c }``: split at the ``|`` of the outer group
+    (``xdp dev IFACE [{ skb | drv }]`` is one alternative)."""
+    body = body.strip()
+    if body.startswith("{") and body.endswith("}"):
+        body = body[1:-1]
+    alts, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        if ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            alts.append(body[start:i])
+            start = i + 1
+    alts.append(body[start:])
+    return alts
 
 
 def expand(registry: Registry, obj: str, token: Token, prefix: str) -> tuple[str, list[str]]:
