@@ -204,3 +204,18 @@ def test_xdp_attached_by_netlink_is_shown_and_detached(net, veth):
     got = veth.bpft(veth.b, "prog", "detach", "pinned", str(prog), "xdp", "dev", veth.b_dev)
     assert got.returncode == 0, got.stderr_text
     assert f"id {pid}" not in veth.bpftool(veth.b, "net", "show", "dev", veth.b_dev).stdout_text
+
+
+def test_cgroup_attached_without_a_link_is_shown_and_detached(net, cgroup):
+    """bpftool 7.1's ``cgroup attach`` uses BPF_PROG_ATTACH (no link): ``--detail`` finds it
+    with BPF_PROG_QUERY over the cgroup2 tree, and ``prog detach`` removes it."""
+    prog = net / "net_cgroup"
+    pid = prog_id_of(prog)
+    run(["bpftool", "cgroup", "attach", str(cgroup), "cgroup_inet_egress", "id", str(pid)]).check_returncode()
+    got = run([*bpft_cmd(), "-j", "--detail", "prog", "show", "id", str(pid)])
+    assert json.loads(got.stdout_text)["attached"] == [
+        {"target": f"cgroup_inet_egress cgroup {cgroup}", "via": "prog_attach"}
+    ]
+    got = run([*bpft_cmd(), "prog", "detach", "pinned", str(prog), "cgroup_inet_egress", "cgroup", str(cgroup)])
+    assert got.returncode == 0, got.stderr_text
+    assert run(["bpftool", "-j", "cgroup", "show", str(cgroup)]).stdout_text.strip() in ("", "[]")
