@@ -263,6 +263,7 @@ def test_extended_table_shows_its_fields(loaded):
         ({"plain": "{id"}, "unclosed"),
         ({"plain": "x}"}, "single"),
         ({"plain": "{id +}"}, "not a Python expression"),
+        ({"plain": r"\x41"}, "escape other than"),
         ({"name": "id"}, "two fields named 'id'"),
         ({"plain_after": "nowhere"}, "not placed yet"),
     ],

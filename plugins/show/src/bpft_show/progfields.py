@@ -89,9 +89,10 @@ def dev_name(ifindex: int, ns_dev: int, ns_ino: int) -> str | None:
         return None
 
 
-def dev_json(ifindex: int, ns_dev: int, ns_ino: int, name: str | None) -> dict:
+def dev_json(ifindex: int, ns_dev: int, ns_ino: int) -> dict:
     """The JSON object of an offload device."""
     dev: dict = {"ifindex": ifindex, "ns_dev": ns_dev, "ns_inode": ns_ino}
+    name = dev_name(ifindex, ns_dev, ns_ino)
     if name:
         dev["ifname"] = name
     return dev
@@ -121,7 +122,7 @@ HELPERS = {
     "TYPE_NAMES": _TYPE_NAMES,
     "TYPE_JSON": tuple(json_quote(name) for name in _TYPE_NAMES),
     "NR_TYPES": len(_TYPE_NAMES),
-    "NAME_SHOWN": NAME_SHOWN,
+    "NAME_LAST": NAME_SHOWN - 1,  # the byte that is NUL in a name the kernel kept whole
     "json_quote": json_quote,
     "name_text": name_text,
     "dev_name": dev_name,
@@ -145,8 +146,6 @@ RUN_VALUES = (
 
 #: The values of one program that several fields read, computed once per program.
 VALUES = (
-    Value("prog_name", "name_text(fd, name) if name[0] else ''"),
-    Value("devname", "dev_name(ifindex, netns_dev, netns_ino) if ifindex else None"),
     Value("loaded_secs", "(base_ns + load_time) // 1_000_000_000"),
     Value("memlock", "memlock_of(fd)"),  # bytes, None if fdinfo has none
     Value("map_ids", "prog_map_ids(fd, nr_map_ids) if nr_map_ids else ()"),
@@ -156,7 +155,7 @@ VALUES = (
 )
 
 # a name the kernel kept whole has only [A-Za-z0-9_.]: nothing to escape
-_JSON_NAME = """{f'"{prog_name}"' if not name[NAME_SHOWN - 1] else json_quote(prog_name)}"""
+_JSON_NAME = """{f'"{name_text(fd, name)}"' if not name[NAME_LAST] else json_quote(name_text(fd, name))}"""
 _PIDS_TEXT = "', '.join(f'{comm}({pid})' for pid, comm in pids)"
 
 #: bpftool's fields of a program, in its JSON order.
@@ -171,7 +170,12 @@ PROG_FIELDS = FieldTable(
             column="type",
         ),
         Field(
-            "name", value="prog_name", when="name[0]", plain="name {prog_name}  ", json_text=_JSON_NAME, column="name"
+            "name",
+            value="name_text(fd, name)",
+            when="name[0]",
+            plain="name {name_text(fd, name)}  ",
+            json_text=_JSON_NAME,
+            column="name",
         ),
         Field("tag", value="tag.hex()", plain="tag {tag.hex()}", json_text='"{tag.hex()}"', column="tag"),
         Field(
@@ -192,9 +196,9 @@ PROG_FIELDS = FieldTable(
         ),
         Field(
             "dev",
-            value="dev_json(ifindex, netns_dev, netns_ino, devname)",
+            value="dev_json(ifindex, netns_dev, netns_ino)",
             when="ifindex",
-            plain="  offloaded_to {devname or f'ifindex {ifindex} ns_dev {netns_dev} ns_ino {netns_ino}'}",
+            plain="  offloaded_to {dev_name(ifindex, netns_dev, netns_ino) or f'ifindex {ifindex} ns_dev {netns_dev} ns_ino {netns_ino}'}",
             plain_after="tag",
         ),
         # uid rides on load_time, as in bpftool: 0 is a valid uid

@@ -7,7 +7,7 @@ them one by one in a namespace dict).
 
 A :class:`Template` is the body of an f-string: literal text with
 ``{expression}`` placeholders. Write templates as raw strings (``r"..."``):
-their literal text takes Python's backslash escapes (``\\n``, ``\\t``), and
+their literal text takes the backslash escapes ``\\n``, ``\\t`` and ``\\\\``, and
 their placeholders are expressions in Python source, with none of the limits
 Python 3.11 puts on an f-string's expressions (quotes of either kind,
 backslashes and nested f-strings are all fine). ``{{`` and ``}}`` are literal
@@ -17,7 +17,6 @@ braces; braces inside a placeholder must pair up.
 from __future__ import annotations
 
 import ast
-import codecs
 import re
 from types import CodeType
 
@@ -167,13 +166,23 @@ def _split(source: str, where: str):
         yield _unescape("".join(literal), source, where)
 
 
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
 def _unescape(text: str, source: str, where: str) -> str:
+    """``text`` with its escapes ``\\n``, ``\\t`` and ``\\\\`` decoded (all a listing's
+    layout needs; codecs' unicode_escape would cost an import at start-up)."""
     if "\\" not in text:
         return text
-    try:
-        return codecs.decode(text, "unicode_escape")
-    except UnicodeDecodeError as e:
-        raise TemplateError(f"{where}: bad escape in template {source!r} ({e.reason})") from None
+    out, pos = [], 0
+    while (i := text.find("\\", pos)) >= 0:
+        decoded = _ESCAPES.get(text[i + 1 : i + 2])
+        if decoded is None:
+            raise TemplateError(f"{where}: escape other than \\n, \\t, \\\\ in template {source!r}")
+        out += (text[pos:i], decoded)
+        pos = i + 2
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def names_read(tree: ast.AST) -> set[str]:
