@@ -115,7 +115,8 @@ def _headless(ctx: Context, session: Session) -> None:
 
 def run(ctx: Context, args: Args) -> int:
     opts = options.parse(ctx, args)
-    interactive = not ctx.json and opts.count is None and sys.stdout.isatty() and sys.stdin.isatty()
+    headless_asked = ctx.json or ctx.options.format == "table" or opts.count is not None
+    interactive = not headless_asked and sys.stdout.isatty() and sys.stdin.isatty()
     if ctx.json:  # one object per interval, each on its line, at once
         ctx.emitter = headless.JsonLinesEmitter(pretty=ctx.options.pretty)
     session = Session(opts)
