@@ -26,7 +26,7 @@ class Command(NamedTuple):
     registering a verb costs nothing) or a callable. ``rank`` orders prefix
     matching: bpftool's table order (show 10, list 20, help 30, dump 40, pin 50,
     load 60, loadall 70, attach 80, detach 90, tracelog 100, run 110,
-    profile 120), then bpft's own (top 130); third-party verbs use 1000 and up. ``usage`` lines are
+    profile 120); third-party verbs use 1000 and up. ``usage`` lines are
     printed in ``usage_rank`` order in the object's help, with ``{bin}`` and
     ``{obj}`` replaced by the program name and the object word as typed.
     """
@@ -51,7 +51,7 @@ class HelpLine(NamedTuple):
     """A grammar line of an object's help (``TYPE := {...}``), in ``rank`` order.
 
     Core's: MAP 10, PROG 20, OPTIONS 1000. bpft-load: TYPE 30, ATTACH_TYPE 40.
-    bpft-profile: METRIC 50. bpft-top: SORT 60.
+    bpft-profile: METRIC 50.
     """
 
     object: str
