@@ -111,7 +111,7 @@ EXPECTED_STATUS = {"count": 0, "sigterm": 128 + signal.SIGTERM, "sigkill": -sign
 @pytest.mark.parametrize("how", ENDINGS)
 def test_enable_stats_fd_is_dropped_however_bpft_ends(prog_fd, how):
     prog_id = info.prog_info(prog_fd).id
-    count = ["count", "3"] if how == "count" else []
+    count = ["count", "5"] if how == "count" else []  # time enough for the checks while it runs
     proc = subprocess.Popen(
         [*bpft_cmd(), "-j", "prog", "top", "id", str(prog_id), "interval", "0.3", *count],
         stdout=subprocess.PIPE,
@@ -165,7 +165,7 @@ def test_sysctl_fallback_is_restored_however_bpft_ends(prog_fd, how):
     if read_sysctl() != 0:
         pytest.skip("kernel.bpf_stats_enabled is 1: someone else holds it, and restoring it is theirs")
     prog_id = info.prog_info(prog_fd).id
-    count = ["count", "3"] if how == "count" else []
+    count = ["count", "5"] if how == "count" else []  # time enough for the checks while it runs
     proc = subprocess.Popen(
         [sys.executable, "-c", FALLBACK, "-d", "-j", "prog", "top", "id", str(prog_id), "interval", "0.3", *count],
         stdout=subprocess.PIPE,

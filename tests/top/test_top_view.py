@@ -64,13 +64,14 @@ class Pane:
         self.wait(lambda lines: any(line == f"done_{label}" for line in lines), f"stty {label}")
         return path.read_text()
 
-    def start_top(self) -> None:
+    def start_top(self, *options: str, words: tuple[str, ...] = ()) -> None:
         """``bpft prog top`` in the shell, which prints ``top_exit_STATUS`` once it ends."""
-        self.type(" ".join([*bpft_cmd(), "prog", "top", "interval", "0.3"]) + "; echo top_exit_$?")
+        self.type(" ".join([*bpft_cmd(), *options, "prog", "top", *words, "interval", "0.3"]) + "; echo top_exit_$?")
 
     def wait_exit(self) -> list[str]:
         """The screen once top has ended with status 0 and the shell has its prompt again."""
-        return self.wait(lambda lines: "top_exit_0" in lines, "top to end with status 0")
+        # (after a Ctrl-C that only bpft saw, the shell's echo follows the terminal's "^C")
+        return self.wait(lambda lines: any(line.endswith("top_exit_0") for line in lines), "top to end with status 0")
 
     def close(self) -> None:
         subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
@@ -206,3 +207,13 @@ def test_ctrl_c_restores_the_terminal(pane):
     lines = pane.wait_exit()
     assert not any(HEADER.match(line) for line in lines)
     assert pane.stty("after") == before
+
+
+def test_table_on_a_terminal_prints_tables(pane, programs):
+    made, _ = programs
+    pane.start_top("--table", words=("id", str(made["alpha"][1])))
+    titles = ["id", "type", "name", "events/s", "avg_ns", "cpu%", "run_cnt", "run_time_ns", "pids"]
+    pane.wait(lambda lines: sum(line.split() == titles for line in lines) >= 2, "two intervals' tables")
+    pane.keys("C-c")
+    lines = pane.wait_exit()
+    assert not any(HEADER.match(line) for line in lines)  # never the full-screen view

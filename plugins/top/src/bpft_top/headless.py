@@ -1,7 +1,7 @@
 """Headless reports: one block of text, one JSON object or one table per interval.
 
-The mode for scripts and exporters (output that is not a terminal, ``-j``, or
-``count N``). Each interval is written and flushed as soon as it is measured.
+The mode for scripts and exporters (output that is not a terminal, ``-j``,
+``--table``, or ``count N``). Each interval is written and flushed as soon as it is measured.
 
 With ``-j`` the output is JSON Lines: one object per interval, one line each
 (``-p`` indents them, one object after another)::

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from bpft.api import Context
 from bpft.grammar import Args
+from bpft.output import Record
 
 from . import headless, options, rates
 from .sample import Sampler
@@ -98,24 +99,24 @@ def _width(stream) -> int | None:
 
 
 def _headless(ctx: Context, session: Session) -> None:
-    fmt = ctx.options.format
-    out = sys.stdout
-    width = _width(out)
-    from bpft.output import Record
-
+    """Each interval as one block of the emitter's format, written at once."""
+    em = ctx.emitter
+    table = ctx.options.format == "table"
+    width = _width(em.out)
+    to_json = headless.interval_json if ctx.options.pretty else headless.interval_json_text
     for iv in session.intervals():
         rows = rates.sort_rows(iv.rows, session.opts.sort)
-        if ctx.json:
-            pretty = ctx.options.pretty
-            ctx.emitter.record(Record((headless.interval_json if pretty else headless.interval_json_text)(iv, rows)))
+        if em.is_json:
+            em.record(Record(to_json(iv, rows)))  # JSON Lines: written and flushed
             continue
-        out.write(headless.table_block(iv, rows) if fmt == "table" else headless.plain_block(iv, rows, width))
-        out.flush()
+        em.text(headless.table_block(iv, rows) if table else headless.plain_block(iv, rows, width))
+        em.out.flush()
 
 
 def run(ctx: Context, args: Args) -> int:
     opts = options.parse(ctx, args)
-    interactive = not ctx.json and opts.count is None and sys.stdout.isatty() and sys.stdin.isatty()
+    headless_asked = ctx.json or ctx.options.format == "table" or opts.count is not None
+    interactive = not headless_asked and sys.stdout.isatty() and sys.stdin.isatty()
     if ctx.json:  # one object per interval, each on its line, at once
         ctx.emitter = headless.JsonLinesEmitter(pretty=ctx.options.pretty)
     session = Session(opts)
