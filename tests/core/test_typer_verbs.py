@@ -94,6 +94,14 @@ def test_which_targets_are_bpft_handlers():
 
     assert is_bpft_handler(native) and is_bpft_handler(annotated) and is_bpft_handler(lambda c, a: 0)
     assert not is_bpft_handler(typed) and not is_bpft_handler(greet)
+
+    def with_optional(ctx, args, kernel=None):  # profile's run(): a test hook after (ctx, args)
+        return 0
+
+    def optional_args(ctx, args=None):
+        return 0
+
+    assert is_bpft_handler(with_optional) and not is_bpft_handler(optional_args)
     assert is_typer_target(tally) and is_typer_target(greet) and not is_typer_target(native)
 
 
