@@ -8,6 +8,7 @@ through it in the form the emitter asks for.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from bpft.api import Context
 from bpft.errors import BpftError, SilentFailure
@@ -27,7 +28,7 @@ def fields_for(ctx: Context) -> FieldTable:
     return PROG_FIELDS
 
 
-def info_reader(table: FieldTable):
+def info_reader(table: FieldTable) -> Callable[[int], tuple]:
     """``read(fd)``: the info tuple ``table``'s expressions read. For the base table's fields
     that is the listing's own reader, :func:`bpft.kernel.info.prog_list_info` (looked up
     here, when a listing starts, so tests can wrap it)."""
