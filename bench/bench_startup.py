@@ -58,7 +58,11 @@ def main() -> None:
     floor = walls["python -I -c pass"]
     rows = [("interpreter", sys.executable), ("programs loaded (by anyone)", str(programs))]
     for name, got in walls.items():
-        ratio = "" if got is floor else f"  = {min(got) / min(floor):.2f}x / {statistics.median(got) / statistics.median(floor):.2f}x"
+        ratio = (
+            ""
+            if got is floor
+            else f"  = {min(got) / min(floor):.2f}x / {statistics.median(got) / statistics.median(floor):.2f}x"
+        )
         rows.append((f"{name} (min / median)", f"{min(got) * 1e3:.1f} / {statistics.median(got) * 1e3:.1f} ms{ratio}"))
     report(rows)
 

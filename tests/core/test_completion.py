@@ -6,11 +6,10 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import bpft_cmd, run_bpft
-from platform_plugins import PositionPlugin, loaded_program
-
 from bpft.completion.usage import complete, tokens
 from bpft.plugins import Registry
+from conftest import bpft_cmd, run_bpft
+from platform_plugins import PositionPlugin, loaded_program
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def test_usage_lines_read_as_tokens():
 def test_objects_verbs_and_keywords(registry):
     assert words(registry, "") == ("words", ["help", "prog", "version", "completion"])
     assert words(registry, "prog", "sh") == ("words", ["show"])
-    assert words(registry, "p", "") [1][:3] == ["show", "list", "help"]
+    assert words(registry, "p", "")[1][:3] == ["show", "list", "help"]
     assert words(registry, "prog", "show", "") == ("words", ["id", "tag", "name", "pinned"])
     assert words(registry, "prog", "dump", "") == ("words", ["xlated", "jited"])
     assert words(registry, "prog", "dump", "xlated", "id", "3", "") == ("words", ["file", "opcodes", "visual", "linum"])
@@ -51,7 +50,10 @@ def test_objects_verbs_and_keywords(registry):
 
 def test_grammar_words_from_help_lines(registry):
     attach = words(registry, "prog", "attach", "id", "4", "")
-    assert attach == ("words", ["sk_msg_verdict", "sk_skb_verdict", "sk_skb_stream_verdict", "sk_skb_stream_parser", "flow_dissector"])
+    assert attach == (
+        "words",
+        ["sk_msg_verdict", "sk_skb_verdict", "sk_skb_stream_verdict", "sk_skb_stream_parser", "flow_dissector"],
+    )
     kind, metrics = words(registry, "prog", "profile", "id", "4", "")
     assert metrics == ["duration", "cycles", "instructions", "l1d_loads", "llc_misses", "itlb_misses", "dtlb_misses"]
     assert "xdp" in words(registry, "prog", "load", "a.o", "/sys/fs/bpf/a", "type", "")[1]
@@ -83,11 +85,17 @@ def test_live_ids_names_and_tags(registry):
 
 
 def test_scripts_are_printed_for_each_shell():
-    for shell, marker in (("bash", "complete -F _bpft_complete bpft"), ("zsh", "compdef _bpft_complete bpft"), ("fish", "complete -c bpft")):
+    for shell, marker in (
+        ("bash", "complete -F _bpft_complete bpft"),
+        ("zsh", "compdef _bpft_complete bpft"),
+        ("fish", "complete -c bpft"),
+    ):
         proc = run_bpft("completion", shell)
         assert proc.returncode == 0 and marker in proc.stdout_text
     bad = run_bpft("completion", "tcsh")
-    assert bad.returncode == 255 and bad.stderr_text.startswith("Error: no completion for 'tcsh': choose one of bash, zsh, fish\n")
+    assert bad.returncode == 255 and bad.stderr_text.startswith(
+        "Error: no completion for 'tcsh': choose one of bash, zsh, fish\n"
+    )
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])
@@ -126,3 +134,19 @@ def test_bash_completes_a_verb():
 def test_bash_offers_the_loaded_programs_ids():
     with loaded_program("bash_complete") as prog_id:
         assert str(prog_id) in _bash_complete("prog", "show", "id", "")
+
+
+def test_fish_completes_a_verb_and_files(tmp_path):
+    exe = shutil.which("fish")
+    if exe is None:
+        pytest.skip("fish is not installed")
+    (tmp_path / "prog.o").write_bytes(b"")
+    bpft = " ".join(bpft_cmd())
+    script = (
+        f"{bpft} completion fish | source\n"
+        f"function bpft; {bpft} $argv; end\n"
+        'complete -C"bpft prog sh"\n'
+        f'complete -C"bpft prog load {tmp_path}/pr"\n'
+    )
+    proc = subprocess.run([exe, "--no-config", "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.splitlines() == ["show", f"{tmp_path}/prog.o"], proc.stderr

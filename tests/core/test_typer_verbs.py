@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
 from bpft import BpftError, Command, Context, OptionSpec, Record, hookimpl
+from bpft.grammar import Args
 from bpft.testing import run
 from bpft.typerverb import is_bpft_handler, is_typer_target, split_words
 
@@ -86,7 +86,7 @@ def test_which_targets_are_bpft_handlers():
     def native(ctx, args):
         pass
 
-    def annotated(ctx: Context, args: "Args") -> int:  # noqa: F821
+    def annotated(ctx: Context, args: Args) -> int:
         return 0
 
     def typed(name: str, count: int) -> None:
