@@ -92,7 +92,11 @@ def test_which_targets_are_bpft_handlers():
     def typed(name: str, count: int) -> None:
         pass
 
+    def with_extra(ctx: Context, args: Args, kernel: object = None) -> int:  # bpft_profile's run
+        return 0
+
     assert is_bpft_handler(native) and is_bpft_handler(annotated) and is_bpft_handler(lambda c, a: 0)
+    assert is_bpft_handler(with_extra) and not is_bpft_handler(lambda c, a, b: 0)
     assert not is_bpft_handler(typed) and not is_bpft_handler(greet)
     assert is_typer_target(tally) and is_typer_target(greet) and not is_typer_target(native)
 

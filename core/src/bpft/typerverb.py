@@ -28,12 +28,14 @@ if TYPE_CHECKING:
 
 
 def is_bpft_handler(target: Any) -> bool:
-    """True for ``handler(ctx, args)``: two positional parameters, unannotated or annotated
-    ``Context``/``Args``. Any other function is a typed function for typer."""
+    """True for ``handler(ctx, args, ...)``: two positional parameters first, unannotated or
+    annotated ``Context``/``Args``, and any more with defaults. Any other function is a
+    typed function for typer."""
     code = getattr(target, "__code__", None)
     if code is None:
         return True  # a callable object: bpft's calling convention
-    if code.co_argcount != 2 or code.co_kwonlyargcount or getattr(target, "__defaults__", None):
+    defaults = getattr(target, "__defaults__", None) or ()
+    if code.co_argcount < 2 or code.co_argcount - len(defaults) > 2:
         return False
     annotations = getattr(target, "__annotations__", {})
     for param in code.co_varnames[:2]:
