@@ -203,18 +203,49 @@ class Context:
 
     def prog_fds(self, args: Args) -> list[int]:
         """Resolve a PROG handle at the cursor to fds (bpftool's prog_parse_fds)."""
-        from .handles import parse_fds
-
         return parse_fds(self, args, "prog")
 
     def prog_fd(self, args: Args) -> int:
         """Resolve a PROG handle that must name exactly one program."""
-        from .handles import parse_fd
-
         return parse_fd(self, args, "prog")
 
     def map_fd(self, args: Args) -> int:
         """Resolve a MAP handle (id / pinned / name) that must name one map."""
-        from .handles import parse_fd
-
         return parse_fd(self, args, "map")
+
+
+def parse_fds(ctx: Context, args: Args, obj: str) -> list[int]:
+    """Resolve the handle at the cursor (``KEYWORD VALUE``, the keyword by prefix among the
+    installed handle kinds of ``obj``) to open fds, possibly none."""
+    from .errors import BpftError, UsageError
+
+    word = args.current
+    if word is None:
+        raise UsageError()
+    kinds = ctx.plugins.handle_kinds(obj)
+    for kind in kinds:
+        if kind.keyword.startswith(word):
+            args.next()
+            value = args.next()
+            fds: list[int] = kind.resolve(ctx, value)
+            return fds
+    names = [f"'{k.keyword}'" for k in kinds]
+    listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+    raise BpftError(f"expected {listed}, got: '{word}'?")
+
+
+def parse_fd(ctx: Context, args: Args, obj: str) -> int:
+    """Resolve a handle that must name exactly one object (bpftool: ``several programs match
+    this handle``, or a silent failure when none does)."""
+    import os
+
+    from .errors import BpftError, SilentFailure
+
+    fds = parse_fds(ctx, args, obj)
+    if len(fds) == 1:
+        return fds[0]
+    for fd in fds:
+        os.close(fd)
+    if len(fds) > 1:
+        raise BpftError(f"several {'programs' if obj == 'prog' else 'maps'} match this handle")
+    raise SilentFailure()

@@ -50,9 +50,17 @@ def bpft_help_lines() -> list[HelpLine]:
 
 @hookimpl
 def bpft_handle_kinds() -> list[HandleKind]:
-    from .handles import CORE_HANDLE_KINDS
+    from . import handles
 
-    return CORE_HANDLE_KINDS
+    return [
+        HandleKind("prog", "id", handles.prog_by_id, 10),
+        HandleKind("prog", "tag", handles.prog_by_tag, 20),
+        HandleKind("prog", "name", handles.prog_by_name, 30),
+        HandleKind("prog", "pinned", handles.prog_pinned, 40),
+        HandleKind("map", "id", handles.map_by_id, 10),
+        HandleKind("map", "name", handles.map_by_name, 20),
+        HandleKind("map", "pinned", handles.map_pinned, 30),
+    ]
 
 
 @hookimpl

@@ -1,7 +1,9 @@
 """PROG and MAP handles: ``id ID | pinned FILE | tag TAG | name NAME``.
 
-The keywords come from plugins (``bpft_handle_kinds``); the core's own four
-are in this module and registered by ``bpft.builtin``. Semantics are
+The keywords come from plugins (``bpft_handle_kinds``); the resolvers of the core's
+own are in this module and registered by ``bpft.builtin``; ``bpft.api`` walks the
+words (``parse_fds``). A resolver takes the verb's context and the value (the core's
+need only the value) and returns open fds. Semantics are
 bpftool's: ``tag`` and ``name`` may match several programs, and a verb that
 needs one program says ``several programs match this handle``.
 """
@@ -11,49 +13,17 @@ from __future__ import annotations
 import os
 import re
 
-from .api import Context, HandleKind
-from .errors import BpftError, UsageError
-from .grammar import Args, parse_uint
+from .errors import BpftError
+from .grammar import parse_uint
 from .kernel import fs
 from .kernel import info as kinfo
 from .kernel import syscall as sc
 from .progs import MAX_PROG_FULL_NAME, full_name, render_prog_infos
 
-
-def parse_fds(ctx: Context, args: Args, obj: str) -> list[int]:
-    """Resolve the handle at the cursor to open fds (possibly none)."""
-    word = args.current
-    if word is None:
-        raise UsageError()
-    kinds = ctx.plugins.handle_kinds(obj)
-    for kind in kinds:
-        if kind.keyword.startswith(word):
-            args.next()
-            value = args.next()
-            return kind.resolve(ctx, value)
-    names = [f"'{k.keyword}'" for k in kinds]
-    listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
-    raise BpftError(f"expected {listed}, got: '{word}'?")
-
-
-def parse_fd(ctx: Context, args: Args, obj: str) -> int:
-    """Resolve a handle that must name exactly one object."""
-    fds = parse_fds(ctx, args, obj)
-    if len(fds) == 1:
-        return fds[0]
-    for fd in fds:
-        os.close(fd)
-    if len(fds) > 1:
-        raise BpftError(f"several {'programs' if obj == 'prog' else 'maps'} match this handle")
-    from .errors import SilentFailure
-
-    raise SilentFailure()
-
-
 # --- core's handle kinds ---------------------------------------------------------
 
 
-def _prog_by_id(ctx: Context, value: str) -> list[int]:
+def prog_by_id(ctx: object, value: str) -> list[int]:
     prog_id = parse_uint(value, "ID")
     try:
         return [sc.prog_get_fd_by_id(prog_id)]
@@ -97,12 +67,12 @@ def _progs_matching(match) -> list[int]:
     return fds
 
 
-def _prog_by_tag(ctx: Context, value: str) -> list[int]:
+def prog_by_tag(ctx: object, value: str) -> list[int]:
     tag = parse_tag(value)
     return _progs_matching(lambda fd, info: bytes(info.tag) == tag)
 
 
-def _prog_by_name(ctx: Context, value: str) -> list[int]:
+def prog_by_name(ctx: object, value: str) -> list[int]:
     if len(value.encode()) > MAX_PROG_FULL_NAME - 1:
         raise BpftError("can't parse name")
     return _progs_matching(lambda fd, info: full_name(fd, info) == value)
@@ -130,11 +100,11 @@ def open_pinned(path: str, kind: str) -> int:
     return fd
 
 
-def _prog_pinned(ctx: Context, value: str) -> list[int]:
+def prog_pinned(ctx: object, value: str) -> list[int]:
     return [open_pinned(value, "prog")]
 
 
-def _map_by_id(ctx: Context, value: str) -> list[int]:
+def map_by_id(ctx: object, value: str) -> list[int]:
     map_id = parse_uint(value, "ID")
     try:
         return [sc.map_get_fd_by_id(map_id)]
@@ -142,7 +112,7 @@ def _map_by_id(ctx: Context, value: str) -> list[int]:
         raise BpftError(f"get map by id ({map_id}): {e.strerror}") from None
 
 
-def _map_by_name(ctx: Context, value: str) -> list[int]:
+def map_by_name(ctx: object, value: str) -> list[int]:
     if len(value.encode()) > kinfo.BPF_OBJ_NAME_LEN - 1:
         raise BpftError("can't parse name")
     fds: list[int] = []
@@ -169,16 +139,5 @@ def _map_by_name(ctx: Context, value: str) -> list[int]:
             os.close(fd)
 
 
-def _map_pinned(ctx: Context, value: str) -> list[int]:
+def map_pinned(ctx: object, value: str) -> list[int]:
     return [open_pinned(value, "map")]
-
-
-CORE_HANDLE_KINDS = [
-    HandleKind("prog", "id", _prog_by_id, 10),
-    HandleKind("prog", "tag", _prog_by_tag, 20),
-    HandleKind("prog", "name", _prog_by_name, 30),
-    HandleKind("prog", "pinned", _prog_pinned, 40),
-    HandleKind("map", "id", _map_by_id, 10),
-    HandleKind("map", "name", _map_by_name, 20),
-    HandleKind("map", "pinned", _map_pinned, 30),
-]

@@ -97,9 +97,8 @@ def open_progs(words: Sequence[str]) -> list[Program]:
     ``BpftError`` with bpftool's messages for a handle it cannot read. Inside a verb
     the running context's handle kinds are used, elsewhere the installed plugins'.
     """
-    from .api import Context, _current
+    from .api import Context, _current, parse_fds
     from .grammar import Args
-    from .handles import parse_fds
 
     if _current:
         ctx = Context.current()
