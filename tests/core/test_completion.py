@@ -6,10 +6,11 @@ import shutil
 import subprocess
 
 import pytest
-from bpft.completion.usage import complete, tokens
-from bpft.plugins import Registry
 from conftest import bpft_cmd, run_bpft
 from platform_plugins import PositionPlugin, loaded_program
+
+from bpft.completion.usage import complete, tokens
+from bpft.plugins import Registry
 
 
 @pytest.fixture(scope="module")
@@ -36,9 +37,10 @@ def test_usage_lines_read_as_tokens():
 
 
 def test_objects_verbs_and_keywords(registry):
-    assert words(registry, "") == ("words", ["help", "prog", "version", "completion"])
+    kind, top = words(registry, "")
+    assert kind == "words" and top[0] == "help" and top[-2:] == ["version", "completion"] and "prog" in top
     assert words(registry, "prog", "sh") == ("words", ["show"])
-    assert words(registry, "p", "")[1][:3] == ["show", "list", "help"]
+    assert words(registry, "p", "") [1][:3] == ["show", "list", "help"]
     assert words(registry, "prog", "show", "") == ("words", ["id", "tag", "name", "pinned"])
     assert words(registry, "prog", "dump", "") == ("words", ["xlated", "jited"])
     assert words(registry, "prog", "dump", "xlated", "id", "3", "") == ("words", ["file", "opcodes", "visual", "linum"])
@@ -49,11 +51,14 @@ def test_objects_verbs_and_keywords(registry):
 
 
 def test_grammar_words_from_help_lines(registry):
-    attach = words(registry, "prog", "attach", "id", "4", "")
-    assert attach == (
-        "words",
-        ["sk_msg_verdict", "sk_skb_verdict", "sk_skb_stream_verdict", "sk_skb_stream_parser", "flow_dissector"],
-    )
+    kind, attach = words(registry, "prog", "attach", "id", "4", "")
+    # bpftool's ATTACH_TYPE words first, then the first word of each TARGET (bpft-attach);
+    # no placeholders (IFACE, cgroup_ATTACH) and no brackets
+    bpftool_types = ["sk_msg_verdict", "sk_skb_verdict", "sk_skb_stream_verdict", "sk_skb_stream_parser", "flow_dissector"]
+    assert kind == "words" and attach[:5] == bpftool_types
+    assert {"xdp", "tcx_ingress", "tc_egress", "kprobe", "uprobe", "tracepoint", "raw_tp"} <= set(attach)
+    assert not any(w in ("[", "]", "dev", "skb", "IFACE") or any(c.isupper() for c in w) for w in attach)
+    assert len(attach) == len(set(attach))
     kind, metrics = words(registry, "prog", "profile", "id", "4", "")
     assert metrics == ["duration", "cycles", "instructions", "l1d_loads", "llc_misses", "itlb_misses", "dtlb_misses"]
     assert "xdp" in words(registry, "prog", "load", "a.o", "/sys/fs/bpf/a", "type", "")[1]
@@ -85,17 +90,11 @@ def test_live_ids_names_and_tags(registry):
 
 
 def test_scripts_are_printed_for_each_shell():
-    for shell, marker in (
-        ("bash", "complete -F _bpft_complete bpft"),
-        ("zsh", "compdef _bpft_complete bpft"),
-        ("fish", "complete -c bpft"),
-    ):
+    for shell, marker in (("bash", "complete -F _bpft_complete bpft"), ("zsh", "compdef _bpft_complete bpft"), ("fish", "complete -c bpft")):
         proc = run_bpft("completion", shell)
         assert proc.returncode == 0 and marker in proc.stdout_text
     bad = run_bpft("completion", "tcsh")
-    assert bad.returncode == 255 and bad.stderr_text.startswith(
-        "Error: no completion for 'tcsh': choose one of bash, zsh, fish\n"
-    )
+    assert bad.returncode == 255 and bad.stderr_text.startswith("Error: no completion for 'tcsh': choose one of bash, zsh, fish\n")
 
 
 @pytest.mark.parametrize("shell", ["zsh", "fish"])

@@ -122,11 +122,13 @@ class Options:
         "base_btf",
         "format",
         "extra",
+        "detail",
     )
 
     def __init__(self, **values: Any):
         self.json = self.pretty = self.debug = self.bpffs = self.mapcompat = False
         self.nomount = self.use_loader = self.legacy = False
+        self.detail = False  # --detail: every info field and attachment (bpft's addition)
         self.base_btf: str | None = None
         self.format = "plain"
         self.extra: dict[str, str | bool] = {}  # plugins' options (bpft_global_options), by dest
@@ -201,51 +203,48 @@ class Context:
             sys.stdout.flush()
             sys.stderr.write(message + "\n")
 
+    def handle_fds(self, args: Args, obj: str) -> list[int]:
+        """Resolve the ``obj`` (``"prog"``, ``"map"``) handle at the cursor to open fds
+        (possibly none), through the handle kinds the plugins register."""
+        from .errors import BpftError, UsageError
+
+        word = args.current
+        if word is None:
+            raise UsageError()
+        kinds = self.plugins.handle_kinds(obj)
+        for kind in kinds:
+            if kind.keyword.startswith(word):
+                args.next()
+                value = args.next()
+                fds: list[int] = kind.resolve(self, value)
+                return fds
+        names = [f"'{k.keyword}'" for k in kinds]
+        listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
+        raise BpftError(f"expected {listed}, got: '{word}'?")
+
+    def handle_fd(self, args: Args, obj: str) -> int:
+        """Resolve a handle that must name exactly one object."""
+        import os
+
+        from .errors import BpftError, SilentFailure
+
+        fds = self.handle_fds(args, obj)
+        if len(fds) == 1:
+            return fds[0]
+        for fd in fds:
+            os.close(fd)
+        if len(fds) > 1:
+            raise BpftError(f"several {'programs' if obj == 'prog' else 'maps'} match this handle")
+        raise SilentFailure()
+
     def prog_fds(self, args: Args) -> list[int]:
         """Resolve a PROG handle at the cursor to fds (bpftool's prog_parse_fds)."""
-        return parse_fds(self, args, "prog")
+        return self.handle_fds(args, "prog")
 
     def prog_fd(self, args: Args) -> int:
         """Resolve a PROG handle that must name exactly one program."""
-        return parse_fd(self, args, "prog")
+        return self.handle_fd(args, "prog")
 
     def map_fd(self, args: Args) -> int:
         """Resolve a MAP handle (id / pinned / name) that must name one map."""
-        return parse_fd(self, args, "map")
-
-
-def parse_fds(ctx: Context, args: Args, obj: str) -> list[int]:
-    """Resolve the handle at the cursor (``KEYWORD VALUE``, the keyword by prefix among the
-    installed handle kinds of ``obj``) to open fds, possibly none."""
-    from .errors import BpftError, UsageError
-
-    word = args.current
-    if word is None:
-        raise UsageError()
-    kinds = ctx.plugins.handle_kinds(obj)
-    for kind in kinds:
-        if kind.keyword.startswith(word):
-            args.next()
-            value = args.next()
-            fds: list[int] = kind.resolve(ctx, value)
-            return fds
-    names = [f"'{k.keyword}'" for k in kinds]
-    listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else "".join(names)
-    raise BpftError(f"expected {listed}, got: '{word}'?")
-
-
-def parse_fd(ctx: Context, args: Args, obj: str) -> int:
-    """Resolve a handle that must name exactly one object (bpftool: ``several programs match
-    this handle``, or a silent failure when none does)."""
-    import os
-
-    from .errors import BpftError, SilentFailure
-
-    fds = parse_fds(ctx, args, obj)
-    if len(fds) == 1:
-        return fds[0]
-    for fd in fds:
-        os.close(fd)
-    if len(fds) > 1:
-        raise BpftError(f"several {'programs' if obj == 'prog' else 'maps'} match this handle")
-    raise SilentFailure()
+        return self.handle_fd(args, "map")

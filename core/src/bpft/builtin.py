@@ -8,9 +8,9 @@ output formats.
 from __future__ import annotations
 
 from .api import Command, HandleKind, HelpLine, OutputFormat
-from .formats import make_json, make_plain, make_table
 from .grammar import OptionSpec
 from .hookspecs import hookimpl
+from .formats import make_json, make_plain, make_table
 
 HELP_SPEC_MAP = "MAP := { id MAP_ID | pinned FILE | name MAP_NAME }"
 HELP_SPEC_PROGRAM = "PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }"
@@ -50,16 +50,18 @@ def bpft_help_lines() -> list[HelpLine]:
 
 @hookimpl
 def bpft_handle_kinds() -> list[HandleKind]:
+    """The handles bpftool knows (``id``, ``tag``, ``name``, ``pinned``), each with its
+    resolver in :mod:`bpft.handles` (which leaves this module out: no circle with api)."""
     from . import handles
 
     return [
-        HandleKind("prog", "id", handles.prog_by_id, 10),
-        HandleKind("prog", "tag", handles.prog_by_tag, 20),
-        HandleKind("prog", "name", handles.prog_by_name, 30),
-        HandleKind("prog", "pinned", handles.prog_pinned, 40),
-        HandleKind("map", "id", handles.map_by_id, 10),
-        HandleKind("map", "name", handles.map_by_name, 20),
-        HandleKind("map", "pinned", handles.map_pinned, 30),
+        HandleKind("prog", "id", handles._prog_by_id, 10),
+        HandleKind("prog", "tag", handles._prog_by_tag, 20),
+        HandleKind("prog", "name", handles._prog_by_name, 30),
+        HandleKind("prog", "pinned", handles._prog_pinned, 40),
+        HandleKind("map", "id", handles._map_by_id, 10),
+        HandleKind("map", "name", handles._map_by_name, 20),
+        HandleKind("map", "pinned", handles._map_pinned, 30),
     ]
 
 

@@ -1,9 +1,10 @@
 """PROG and MAP handles: ``id ID | pinned FILE | tag TAG | name NAME``.
 
-The keywords come from plugins (``bpft_handle_kinds``); the resolvers of the core's
-own are in this module and registered by ``bpft.builtin``; ``bpft.api`` walks the
-words (``parse_fds``). A resolver takes the verb's context and the value (the core's
-need only the value) and returns open fds. Semantics are
+The keywords come from plugins (``bpft_handle_kinds``); the core's own four
+resolvers are in this module and registered by ``bpft.builtin``; the dispatch from
+a keyword to its resolver is ``bpft.api.Context.handle_fds``. (Core's resolvers use
+nothing of the context: their ``ctx`` is typed ``object``, so that this module need
+not know ``bpft.api``.) Semantics are
 bpftool's: ``tag`` and ``name`` may match several programs, and a verb that
 needs one program says ``several programs match this handle``.
 """
@@ -13,17 +14,18 @@ from __future__ import annotations
 import os
 import re
 
-from .errors import BpftError
-from .grammar import parse_uint
+from .errors import BpftError, UsageError
+from .grammar import Args, parse_uint
 from .kernel import fs
 from .kernel import info as kinfo
 from .kernel import syscall as sc
 from .progs import MAX_PROG_FULL_NAME, full_name, render_prog_infos
 
+
 # --- core's handle kinds ---------------------------------------------------------
 
 
-def prog_by_id(ctx: object, value: str) -> list[int]:
+def _prog_by_id(ctx: object, value: str) -> list[int]:
     prog_id = parse_uint(value, "ID")
     try:
         return [sc.prog_get_fd_by_id(prog_id)]
@@ -67,12 +69,12 @@ def _progs_matching(match) -> list[int]:
     return fds
 
 
-def prog_by_tag(ctx: object, value: str) -> list[int]:
+def _prog_by_tag(ctx: object, value: str) -> list[int]:
     tag = parse_tag(value)
     return _progs_matching(lambda fd, info: bytes(info.tag) == tag)
 
 
-def prog_by_name(ctx: object, value: str) -> list[int]:
+def _prog_by_name(ctx: object, value: str) -> list[int]:
     if len(value.encode()) > MAX_PROG_FULL_NAME - 1:
         raise BpftError("can't parse name")
     return _progs_matching(lambda fd, info: full_name(fd, info) == value)
@@ -100,11 +102,11 @@ def open_pinned(path: str, kind: str) -> int:
     return fd
 
 
-def prog_pinned(ctx: object, value: str) -> list[int]:
+def _prog_pinned(ctx: object, value: str) -> list[int]:
     return [open_pinned(value, "prog")]
 
 
-def map_by_id(ctx: object, value: str) -> list[int]:
+def _map_by_id(ctx: object, value: str) -> list[int]:
     map_id = parse_uint(value, "ID")
     try:
         return [sc.map_get_fd_by_id(map_id)]
@@ -112,7 +114,7 @@ def map_by_id(ctx: object, value: str) -> list[int]:
         raise BpftError(f"get map by id ({map_id}): {e.strerror}") from None
 
 
-def map_by_name(ctx: object, value: str) -> list[int]:
+def _map_by_name(ctx: object, value: str) -> list[int]:
     if len(value.encode()) > kinfo.BPF_OBJ_NAME_LEN - 1:
         raise BpftError("can't parse name")
     fds: list[int] = []
@@ -139,5 +141,5 @@ def map_by_name(ctx: object, value: str) -> list[int]:
             os.close(fd)
 
 
-def map_pinned(ctx: object, value: str) -> list[int]:
+def _map_pinned(ctx: object, value: str) -> list[int]:
     return [open_pinned(value, "map")]

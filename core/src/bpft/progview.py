@@ -97,7 +97,7 @@ def open_progs(words: Sequence[str]) -> list[Program]:
     ``BpftError`` with bpftool's messages for a handle it cannot read. Inside a verb
     the running context's handle kinds are used, elsewhere the installed plugins'.
     """
-    from .api import Context, _current, parse_fds
+    from .api import Context, _current
     from .grammar import Args
 
     if _current:
@@ -109,7 +109,7 @@ def open_progs(words: Sequence[str]) -> list[Program]:
 
         ctx = Context(Options(), PlainEmitter(), Registry())
     args = Args(list(words))
-    fds = parse_fds(ctx, args, "prog")
+    fds = ctx.prog_fds(args)
     programs: list[Program] = []
     try:
         if args:

@@ -28,14 +28,17 @@ if TYPE_CHECKING:
 
 
 def is_bpft_handler(target: Any) -> bool:
-    """True for ``handler(ctx, args, ...)``: two positional parameters first, unannotated or
-    annotated ``Context``/``Args``, and any more with defaults. Any other function is a
-    typed function for typer."""
+    """True for ``handler(ctx, args)``: two positional parameters, unannotated or annotated
+    ``Context``/``Args``, and any further parameters optional (``run(ctx, args, kernel=None)``,
+    for tests). Any other function is a typed function for typer."""
     code = getattr(target, "__code__", None)
     if code is None:
         return True  # a callable object: bpft's calling convention
     defaults = getattr(target, "__defaults__", None) or ()
-    if code.co_argcount < 2 or code.co_argcount - len(defaults) > 2:
+    kw_defaults = getattr(target, "__kwdefaults__", None) or {}
+    if code.co_argcount < 2 or len(defaults) != code.co_argcount - 2:
+        return False
+    if len(kw_defaults) != code.co_kwonlyargcount:
         return False
     annotations = getattr(target, "__annotations__", {})
     for param in code.co_varnames[:2]:
@@ -103,9 +106,7 @@ def _bpft_option(arg: str, specs: Sequence[OptionSpec]) -> OptionSpec | None:
     return by_short[letters[-1]]
 
 
-def split_words(
-    words: Sequence[str], claimed: dict[str, bool], specs: Sequence[OptionSpec]
-) -> tuple[list[str], list[str]]:
+def split_words(words: Sequence[str], claimed: dict[str, bool], specs: Sequence[OptionSpec]) -> tuple[list[str], list[str]]:
     """The words after a typer verb, cut into (bpft's global options, typer's words).
 
     An option typer claims is typer's (with its value); otherwise a word that is one of

@@ -79,9 +79,29 @@ def help_words(registry: Registry, obj: str) -> dict[str, list[str]]:
     for line in registry.help_lines(obj):
         name, sep, body = line.text.partition(":=")
         if sep and name.strip().isupper():
-            words = body.replace("{", " ").replace("}", " ").replace("|", " ").split()
-            out[name.strip()] = [w for w in words if not w.isupper()]
+            words = [alt.split()[0] for alt in _alternatives(body) if alt.split()]
+            # keywords only: not placeholders (PATH) nor words with one inside (cgroup_ATTACH)
+            out[name.strip()] = list(dict.fromkeys(w for w in words if w.islower()))
     return out
+
+
+def _alternatives(body: str) -> list[str]:
+    """The alternatives of ``{ a x | b [y] | c }``: split at the ``|`` of the outer group
+    (``xdp dev IFACE [{ skb | drv }]`` is one alternative)."""
+    body = body.strip()
+    if body.startswith("{") and body.endswith("}"):
+        body = body[1:-1]
+    alts, depth, start = [], 0, 0
+    for i, ch in enumerate(body):
+        if ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            alts.append(body[start:i])
+            start = i + 1
+    alts.append(body[start:])
+    return alts
 
 
 def expand(registry: Registry, obj: str, token: Token, prefix: str) -> tuple[str, list[str]]:
@@ -118,9 +138,7 @@ def _walk(line: list[Token], words: list[str]) -> tuple[int, str | None] | None:
         if due is not None:  # this word is the value of the previous keyword
             due = None
             continue
-        at = next(
-            (i for i in range(pos, len(line)) if line[i].placeholder is None and is_prefix(word, line[i].text)), None
-        )
+        at = next((i for i in range(pos, len(line)) if line[i].placeholder is None and is_prefix(word, line[i].text)), None)
         if at is not None:
             pos = at + 1
             value = line[pos] if pos < len(line) else None
@@ -150,11 +168,8 @@ def _next_tokens(line: list[Token], pos: int) -> list[Token]:
         token = line[i]
         if required_group is not None and token.group != required_group:
             break
-        is_value = (
-            token.optional
-            and token.placeholder
-            and i > pos
-            and (line[i - 1].placeholder is None or line[i - 1].optional)
+        is_value = token.optional and token.placeholder and i > pos and (
+            line[i - 1].placeholder is None or line[i - 1].optional
         )
         if not is_value:
             out.append(token)
@@ -212,14 +227,7 @@ def complete(registry: Registry, words: list[str]) -> tuple[str, list[str]]:
         if due is not None:
             handle_obj, _, keyword = due.partition(":")
             if keyword:  # the value of a handle keyword: live values
-                full = next(
-                    (
-                        k.keyword
-                        for k in registry.handle_kinds(HANDLE_PLACEHOLDERS[handle_obj])
-                        if is_prefix(keyword, k.keyword)
-                    ),
-                    "",
-                )
+                full = next((k.keyword for k in registry.handle_kinds(HANDLE_PLACEHOLDERS[handle_obj]) if is_prefix(keyword, k.keyword)), "")
                 value_of = LIVE.get((HANDLE_PLACEHOLDERS[handle_obj], full))
                 found = value_of(cur) if value_of else []
                 kind = "paths" if full == "pinned" else kind
