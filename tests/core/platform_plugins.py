@@ -11,7 +11,7 @@ from pathlib import Path
 from bpft import Command, HelpLine, OptionSpec, Record, hookimpl
 
 SOCKET_FILTER = 1
-RETURN_ZERO = bytes.fromhex("b700000000000000" "9500000000000000")  # r0 = 0; exit
+RETURN_ZERO = bytes.fromhex("b7000000000000009500000000000000")  # r0 = 0; exit
 
 
 @contextlib.contextmanager

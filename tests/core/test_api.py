@@ -8,12 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bpft
 import pytest
+from bpft.records import NamedTuple
 from conftest import run_bpftool
 from platform_plugins import loaded_program, open_fds
-
-import bpft
-from bpft.records import NamedTuple
 
 
 def test_every_public_name_resolves_and_is_listed():

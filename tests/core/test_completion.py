@@ -133,3 +133,19 @@ def test_bash_completes_a_verb():
 def test_bash_offers_the_loaded_programs_ids():
     with loaded_program("bash_complete") as prog_id:
         assert str(prog_id) in _bash_complete("prog", "show", "id", "")
+
+
+def test_fish_completes_a_verb_and_files(tmp_path):
+    exe = shutil.which("fish")
+    if exe is None:
+        pytest.skip("fish is not installed")
+    (tmp_path / "prog.o").write_bytes(b"")
+    bpft = " ".join(bpft_cmd())
+    script = (
+        f"{bpft} completion fish | source\n"
+        f"function bpft; {bpft} $argv; end\n"
+        'complete -C"bpft prog sh"\n'
+        f'complete -C"bpft prog load {tmp_path}/pr"\n'
+    )
+    proc = subprocess.run([exe, "--no-config", "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.splitlines() == ["show", f"{tmp_path}/prog.o"], proc.stderr

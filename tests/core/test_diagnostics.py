@@ -6,10 +6,10 @@ import json
 import os
 
 import pytest
+from bpft import Command, hookimpl
+from bpft.testing import run
 from conftest import run_bpft
 from platform_plugins import OptionsPlugin, PositionPlugin, install
-
-from bpft.testing import run
 
 
 @pytest.fixture
@@ -80,7 +80,11 @@ def test_usage_lines_take_a_position():
 def test_a_plugin_adds_global_options_every_verb_sees():
     plugins = [OptionsPlugin()]
     assert run(["prog", "echo", "a"], plugins=plugins) == (0, "zap=None color=None words=a\n", "")
-    assert run(["-Z", "prog", "echo", "a", "--color", "red"], plugins=plugins) == (0, "zap=True color=red words=a\n", "")
+    assert run(["-Z", "prog", "echo", "a", "--color", "red"], plugins=plugins) == (
+        0,
+        "zap=True color=red words=a\n",
+        "",
+    )
     assert run(["prog", "echo", "--col=blue", "-jZ"], plugins=plugins)[1] == '{"zap":true,"color":"blue","words":[]}\n'
     status, _, err = run(["prog", "help"], plugins=plugins)
     assert "PLUGIN_OPTIONS := { {-Z|--zap} | --color COLOR }" in err  # the clashing -j/--jolly is left out
@@ -94,9 +98,26 @@ def test_without_the_plugin_its_option_is_unknown():
 
 def test_a_failed_verb_plugin_says_so_instead_of_not_installed(tmp_path):
     env = {"BPFT_DISABLE_PLUGINS": "dump", "PYTHONPATH": str(tmp_path), "BPFT_CACHE_DIR": str(tmp_path / "c")}
-    install(tmp_path, "bpft-dump", "9.9", "diag_dump_broken", "raise ImportError('capstone is missing')\n", entry="dump2")
+    install(
+        tmp_path, "bpft-dump", "9.9", "diag_dump_broken", "raise ImportError('capstone is missing')\n", entry="dump2"
+    )
     proc = run_bpft("prog", "dump", "xlated", "id", "1", env={**os.environ, **env})
     assert proc.returncode == 255
     assert proc.stderr_text == (
         "Error: 'dump' is installed but failed to load: ImportError: capstone is missing (see bpft version)\n"
+    )
+
+
+class _UnloadableVerb:
+    @hookimpl
+    def bpft_commands(self):
+        return [Command("prog", "ghost", "diag_no_such_module:run", distribution="bpft-ghost")]
+
+
+def test_a_verb_whose_module_cannot_load_is_a_clear_error():
+    status, _, err = run(["prog", "ghost"], plugins=[_UnloadableVerb()])
+    assert status == 255
+    assert (
+        err
+        == "Error: 'ghost' failed to load: ModuleNotFoundError: No module named 'diag_no_such_module' (bpft-ghost)\n"
     )

@@ -1,8 +1,8 @@
 """bpftool's grammar: getopt permutation, prefix matching, strtoul, argument macros."""
 
 import pytest
-from bpft.cli import CORE_OPTIONS
 from bpft.errors import BpftError, UsageError
+from bpft.globalopts import CORE_OPTIONS
 from bpft.grammar import Args, OptionError, getopt, is_prefix, match_word, parse_uint, strtoul
 
 

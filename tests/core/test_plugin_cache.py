@@ -8,11 +8,10 @@ import textwrap
 import time
 
 import pytest
-from platform_plugins import install, verb_source
-
 from bpft import plugincache
 from bpft.plugins import Registry
 from bpft.testing import run
+from platform_plugins import install, verb_source
 
 
 @pytest.fixture
@@ -38,7 +37,10 @@ def site(tmp_path, monkeypatch):
 
 def _summary(reg: Registry):
     return (
-        [(c.verb, c.handler if isinstance(c.handler, str) else c.handler.__name__, c.usage, c.distribution) for c in reg.commands()],
+        [
+            (c.verb, c.handler if isinstance(c.handler, str) else c.handler.__name__, c.usage, c.distribution)
+            for c in reg.commands()
+        ],
         [h.text for h in reg.help_lines("prog")],
         [k.keyword for k in reg.handle_kinds("prog")],
         [f.name for f in reg.output_formats()],

@@ -6,10 +6,9 @@ import json
 import os
 
 import pytest
-from platform_plugins import loaded_program, open_fds
-
 from bpft import api
 from bpft.testing import run
+from platform_plugins import loaded_program, open_fds
 
 
 def test_captures_status_and_both_streams():

@@ -16,7 +16,7 @@ import sys
 from . import __version__
 from .api import Command, Context, Options
 from .errors import EXIT_FAILURE, BpftError, UsageError
-from .globalopts import CORE_OPTIONS, option_specs, plugin_options
+from .globalopts import option_specs, plugin_options
 from .grammar import Args, OptionError, OptionSpec, getopt, is_prefix
 from .plugins import KNOWN_VERB_ORDER, KNOWN_VERBS, Registry
 from .records import TYPE_CHECKING
@@ -139,7 +139,9 @@ def _missing_verb(ctx: Context, word: str) -> BpftError | None:
             dist = KNOWN_VERBS[verb]
             for info in ctx.plugins.plugins:
                 if info.error and info.distribution == dist:
-                    return BpftError(f"'{verb}' is installed but failed to load: {info.error} (see {ctx.bin_name} version)")
+                    return BpftError(
+                        f"'{verb}' is installed but failed to load: {info.error} (see {ctx.bin_name} version)"
+                    )
             return BpftError(f"'{verb}' is not installed: it comes with {dist} (pip install {dist})")
     return None
 
@@ -167,7 +169,12 @@ def _run_object(ctx: Context, obj: str, words: list[str]) -> int:
 
 def _call(ctx: Context, cmd: Command, rest: list[str], word: str) -> int:
     ctx.verb_word = word
-    handler = cmd.resolve()
+    try:
+        handler = cmd.resolve()
+    except ImportError as e:  # the plugin registered, but its verb's module cannot load
+        raise BpftError(
+            f"'{cmd.verb}' failed to load: {type(e).__name__}: {e} ({cmd.distribution or 'a plugin'})"
+        ) from None
     typer_words = ctx.extra.get("typer_words")
     if typer_words is not None:
         from . import typerverb

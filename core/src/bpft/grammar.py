@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+
 from .errors import EXIT_EINVAL, BpftError, UsageError
 from .records import NamedTuple
 

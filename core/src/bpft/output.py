@@ -362,4 +362,3 @@ class TableEmitter(Emitter):
             self.out.write(tabulate(self.rows, headers="keys", tablefmt="simple", disable_numparse=True) + "\n")
             self.rows.clear()
         self.out.flush()
-

@@ -18,11 +18,11 @@ entry's mtime (an install or uninstall rewrites the ``site-packages`` directory)
 editable install shows there). A failed plugin is not cached: while one is installed,
 every run tries it again and reports it.
 
-Location, first that applies: no cache with ``BPFT_NO_CACHE`` set; ``$BPFT_CACHE_DIR``;
-``/run/bpft`` as root; ``$XDG_RUNTIME_DIR/bpft``; ``$XDG_CACHE_HOME/bpft`` (or
-``~/.cache/bpft``). The file name holds a hash of the interpreter and ``sys.path``, so
-venvs (and ``python -m bpft`` beside the ``bpft`` script) do not overwrite each other's;
-a file not owned by us is ignored.
+The file lives in ``bpft.cachedir.cache_dir()`` (none with ``BPFT_NO_CACHE`` set;
+``$BPFT_CACHE_DIR``; ``/run/bpft`` as root; ...). Its name holds a hash of the
+interpreter, ``sys.path`` and ``BPFT_DISABLE_PLUGINS``, so venvs (and ``python -m bpft``
+beside the ``bpft`` script, and tests that disable plugins) do not overwrite each
+other's; a file not owned by us is ignored.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 
+from .cachedir import cache_dir
 from .records import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,28 +41,13 @@ if TYPE_CHECKING:
 FORMAT = 1  # bump when the stored layout changes
 
 
-def cache_dir() -> str | None:
-    """The directory of bpft's caches (see the module docstring), None for no cache."""
-    if os.environ.get("BPFT_NO_CACHE"):
-        return None
-    d = os.environ.get("BPFT_CACHE_DIR")
-    if d:
-        return d
-    if os.geteuid() == 0:
-        return "/run/bpft"
-    d = os.environ.get("XDG_RUNTIME_DIR")
-    if d:
-        return os.path.join(d, "bpft")
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bpft")
-
-
 def cache_file() -> str | None:
     """The plugin cache of this interpreter, None for no cache."""
     d = cache_dir()
     if d is None:
         return None
-    tag = _fnv1a("\0".join((sys.prefix, sys.executable, *sys.path)))
+    disabled = os.environ.get("BPFT_DISABLE_PLUGINS", "")
+    tag = _fnv1a("\0".join((sys.prefix, sys.executable, disabled, *sys.path)))
     return os.path.join(d, f"plugins-{FORMAT}-{tag:08x}.marshal")
 
 

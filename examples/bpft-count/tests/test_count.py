@@ -3,9 +3,8 @@
 import json
 import os
 
-import pytest
-
 import bpft
+import pytest
 from bpft.testing import run
 from bpft_count import plugin
 

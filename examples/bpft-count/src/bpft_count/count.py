@@ -5,9 +5,8 @@ Plain: one ``TYPE COUNT`` line per type, by type name. JSON (``-j``): ``{"xdp": 
 
 from collections import Counter
 
-import typer
-
 import bpft
+import typer
 
 app = typer.Typer(add_completion=False)
 

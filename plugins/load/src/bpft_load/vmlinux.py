@@ -51,25 +51,10 @@ from typing import Any
 
 from bpft import btf as _btf
 from bpft.btf import Type
+from bpft.cachedir import cache_dir
 
 VMLINUX = "/sys/kernel/btf/vmlinux"
 CACHE_NAME = "vmlinux-v4.idx"
-
-
-def cache_dir() -> str | None:
-    """The directory of the vmlinux index cache (see the module docstring), None for no cache."""
-    if os.environ.get("BPFT_NO_CACHE"):
-        return None
-    d = os.environ.get("BPFT_CACHE_DIR")
-    if d:
-        return d
-    if os.geteuid() == 0:
-        return "/run/bpft"
-    d = os.environ.get("XDG_RUNTIME_DIR")
-    if d:
-        return os.path.join(d, "bpft")
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "bpft")
 
 
 def essential_name_len(name: str) -> int:
