@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
-from typing import Any, NamedTuple
-
 from .output import RawJson
+from .records import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:  # typing costs start-up (~2 ms): annotations only
+    from typing import Any
 
 MAGIC = 0xEB9F
 

@@ -72,12 +72,14 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
-
 from bpft.output import render_json
+from bpft.records import TYPE_CHECKING
 
 from .codegen import Compiled, Piece, Renderer, compile_text_renderer
 from .template import Expression, Template, TemplateError, parse_together
+
+if TYPE_CHECKING:  # typing costs start-up (~2 ms): annotations only
+    from typing import Any
 
 
 class Field:
