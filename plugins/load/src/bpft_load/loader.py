@@ -96,6 +96,9 @@ def _load(obj: Object, log: Log, kernel_log_level: int, ifindex: int) -> None:
     from .link import link_program, relocate_data
     from .maps import create_maps, init_kern_struct_ops, init_prog_arrays
 
+    from bpft.kernel.memlock import bump_memlock_rlimit  # kernels before 5.11
+
+    bump_memlock_rlimit()
     if log.debug_on and _needs_vmlinux_btf(obj):
         log.debug("loading kernel BTF '/sys/kernel/btf/vmlinux': 0")
     resolve_externs(obj, log)
@@ -131,7 +134,9 @@ def _needs_vmlinux_btf(obj: Object) -> bool:
 def _load_btf(obj: Object, log: Log) -> None:
     if obj.btf is None:
         return
-    raw = obj.btf.encode()
+    from .btfsanitize import sanitize  # kinds this kernel lacks, replaced as libbpf does
+
+    raw = sanitize(obj.btf.encode())
     try:
         obj.btf_fd = sc.btf_load(raw, log_size=LOG_BUF_SIZE if log.debug_on else 0)
     except sc.BpfError:
