@@ -14,7 +14,8 @@
 #
 # Environment:
 #   BPFT_KERNELS   the cache (default ${XDG_CACHE_HOME:-~/.cache}/bpft/kernels); each kernel in
-#                  BPFT_KERNELS/RELEASE/{vmlinuz,config,lib/modules/RELEASE}, apt state in .apt
+#                  BPFT_KERNELS/RELEASE/{vmlinuz,config,lib/modules/RELEASE}, apt state in .apt,
+#                  libxdp1's objects in objects/libxdp1 (BPFT_LIBXDP_DIR in the guest)
 #   BPFT_VNG       the vng command (default: vng on PATH, else the one beside $PYTHON)
 #   KMATRIX_ACCEL  kvm | tcg | auto (default: kvm where /dev/kvm is ordinary KVM, tcg on a
 #                  PVM host, where stock kernels do not boot under KVM)
@@ -124,6 +125,16 @@ fetch() {
     done
     unpack "$tmp"; rm -rf "$tmp"
   done
+  fetch_objects
+}
+
+fetch_objects() {  # real objects compiled by others, for the guests (which have no network)
+  local d=$cache/objects/libxdp1 deb
+  [ -d "$d" ] && return
+  (cd "$cache/.apt/debs" && apt-get $(apt_opts) -qq download libxdp1) || { echo "no libxdp1: skipped" >&2; return 0; }
+  deb=$(ls -t "$cache/.apt/debs"/libxdp1_*.deb | head -1)
+  rm -rf "$d.new"; mkdir -p "$d.new"; dpkg-deb -x "$deb" "$d.new"; rm -f "$deb"; mv "$d.new" "$d"
+  echo "ready: libxdp1's objects ($d)"
 }
 
 # --- run ----------------------------------------------------------------------------------
@@ -177,6 +188,7 @@ run() {
   {
     echo "mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf"
     echo "export PATH=$(sq "$PATH") KMATRIX_GUEST=$(sq "$rel") PYTHONDONTWRITEBYTECODE=1"
+    [ -d "$cache/objects/libxdp1" ] && echo "export BPFT_LIBXDP_DIR=\${BPFT_LIBXDP_DIR:-$(sq "$cache/objects/libxdp1")}"
     echo "cd $(sq "$PWD") && exec $cmd"
   } >"$script"
 
