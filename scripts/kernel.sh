@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The kernel matrix: fetch Debian kernels and run commands inside them.
 #
-#   scripts/kernel.sh fetch [SERIES...]     download and unpack the newest kernel of each
+#   scripts/kernel.sh fetch [SERIES...|all] download and unpack the newest kernel of each
 #                                           series (default: all of $SERIES_ALL) into the cache
 #   scripts/kernel.sh list                  the kernels in the cache, one release a line
 #   scripts/kernel.sh SERIES -- CMD [ARG...]
@@ -104,7 +104,7 @@ unpack() {  # unpack the .debs of one kernel into the cache and build modules.de
 
 fetch() {
   local series pkgs tmp p deb
-  [ $# -gt 0 ] || set -- "${SERIES_ALL[@]}"
+  [ $# -gt 0 ] && [ "$*" != all ] || set -- "${SERIES_ALL[@]}"
   command -v apt-get >/dev/null || die "fetch needs apt-get (Debian or Ubuntu)"
   command -v depmod >/dev/null || die "fetch needs depmod (package kmod)"
   apt_init

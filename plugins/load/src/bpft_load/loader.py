@@ -256,12 +256,24 @@ def _load_prog(obj: Object, lk, log: Log, kernel_log_level: int, ifindex: int) -
             if vlog:
                 log.warn(f"prog '{p.name}': -- BEGIN PROG LOAD LOG --\n{vlog}-- END PROG LOAD LOG --")
             log.warn(f"prog '{p.name}': failed to load: {-e.errno}")
+            _name_missing_prog_type(p.prog_type, e.errno, vlog)
             raise LoadError() from None
         del keep
         if kernel_log_level:
             # libbpf prints the log of a successful load at debug level
             log.debug(f"prog '{p.name}': -- BEGIN PROG LOAD LOG --\n{vlog}-- END PROG LOAD LOG --")
         return fd
+
+
+def _name_missing_prog_type(prog_type: int, err: int, vlog: str) -> None:
+    """bpft's addition to libbpf's lines: the kernel is older than the program's type."""
+    from .features import missing_prog_type
+
+    why = missing_prog_type(prog_type) if err == errno.EINVAL and not vlog.strip() else None
+    if why:
+        import sys
+
+        sys.stderr.write(f"Warning: {why}\n")
 
 
 def _prog_load(attr, level: int, log_size: int = LOG_BUF_SIZE) -> tuple[int, str]:
