@@ -10,20 +10,11 @@ import pytest
 from conftest import BPF_DIR
 
 from bpft import btf as B
+from bpft_load.btfsanitize import BTF_KIND_FEATURES as BTF_KINDS
 from bpft_load.btfsanitize import sanitize
 from bpft_load.elfobj import open_object
-from bpft_load.features import SINCE, Feature, requirement, supports
+from bpft_load.features import Feature, requirement, supports
 from bpft_load.log import Log
-
-BTF_KINDS = {
-    Feature.BTF_FUNC,
-    Feature.BTF_FUNC_GLOBAL,
-    Feature.BTF_DATASEC,
-    Feature.BTF_FLOAT,
-    Feature.BTF_DECL_TAG,
-    Feature.BTF_TYPE_TAG,
-    Feature.BTF_ENUM64,
-}
 
 
 def object_btf(name: str) -> bytes:
@@ -48,7 +39,7 @@ def test_nothing_missing_is_the_same_blob():
     assert sanitize(raw, set()) is raw
 
 
-@pytest.mark.parametrize("missing", sorted(BTF_KINDS, key=lambda f: f.value) + [None], ids=str)
+@pytest.mark.parametrize("missing", sorted(BTF_KINDS, key=lambda f: f.name) + [None], ids=str)
 def test_sanitized_kinds_are_gone(missing):
     raw = object_btf("btf_new_kinds.o") if missing is not Feature.BTF_ENUM64 else _enum64_blob()
     gone = BTF_KINDS if missing is None else {missing}
@@ -104,6 +95,6 @@ def test_enum64_replacement_loads():
 def test_probes_agree_with_this_kernel():
     """Every probe answers, and the kernel this runs on knows everything it is newer than."""
     release = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
-    for feature, (since, _what) in SINCE.items():
-        if release >= tuple(int(x) for x in since.split(".")):
+    for feature in Feature:
+        if release >= tuple(int(x) for x in feature.release.split(".")):
             assert supports(feature), requirement(feature)

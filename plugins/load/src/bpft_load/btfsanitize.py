@@ -33,8 +33,9 @@ def _info(kind: int, vlen: int = 0, kflag: int = 0) -> int:
     return (kflag << 31) | (kind << 24) | vlen
 
 
-def _missing() -> set[Feature]:
-    kinds = (
+# the features this module stands in for
+BTF_KIND_FEATURES = frozenset(
+    {
         Feature.BTF_FUNC,
         Feature.BTF_FUNC_GLOBAL,
         Feature.BTF_DATASEC,
@@ -42,8 +43,12 @@ def _missing() -> set[Feature]:
         Feature.BTF_DECL_TAG,
         Feature.BTF_TYPE_TAG,
         Feature.BTF_ENUM64,
-    )
-    return {f for f in kinds if not supports(f)}
+    }
+)
+
+
+def _missing() -> set[Feature]:
+    return {f for f in BTF_KIND_FEATURES if not supports(f)}
 
 
 def sanitize(raw: bytes, missing: set[Feature] | None = None) -> bytes:

@@ -2,8 +2,9 @@
 
 Each :class:`Feature` is probed the way libbpf probes it: a tiny BTF blob using the
 kind, a map with the flag, a program using the instruction. The answer is cached
-for the process. :data:`SINCE` names the kernel release and the thing each feature
-is, for messages and for tests that skip ("requires 5.13: BTF_KIND_FLOAT").
+for the process. The kernel release and the thing each feature
+is, for messages and for tests that skip ("requires 5.13: BTF_KIND_FLOAT"):
+each :class:`Feature`'s value.
 """
 
 from __future__ import annotations
@@ -24,41 +25,33 @@ MAP_TYPE_ARRAY = 2
 
 
 class Feature(Enum):
-    PROG_NAME = "prog_name"
-    GLOBAL_DATA = "global_data"
-    ARRAY_MMAP = "array_mmap"
-    BTF = "btf"
-    BTF_FUNC = "btf_func"
-    BTF_FUNC_GLOBAL = "btf_func_global"
-    BTF_DATASEC = "btf_datasec"
-    BTF_FLOAT = "btf_float"
-    BTF_DECL_TAG = "btf_decl_tag"
-    BTF_TYPE_TAG = "btf_type_tag"
-    BTF_ENUM64 = "btf_enum64"
-    MEMCG_ACCOUNT = "memcg_account"
+    """A kernel feature: its value is the first release with it, and what it is."""
 
+    PROG_NAME = ("4.15", "program names")
+    GLOBAL_DATA = ("5.2", "global data (BPF_PSEUDO_MAP_VALUE)")
+    ARRAY_MMAP = ("5.5", "mmap-able arrays (BPF_F_MMAPABLE)")
+    BTF = ("4.18", "BTF")
+    BTF_FUNC = ("5.0", "BTF_KIND_FUNC")
+    BTF_FUNC_GLOBAL = ("5.6", "global BTF functions (BTF_FUNC_GLOBAL)")
+    BTF_DATASEC = ("5.2", "BTF_KIND_VAR and BTF_KIND_DATASEC")
+    BTF_FLOAT = ("5.13", "BTF_KIND_FLOAT")
+    BTF_DECL_TAG = ("5.16", "BTF_KIND_DECL_TAG")
+    BTF_TYPE_TAG = ("5.17", "BTF_KIND_TYPE_TAG")
+    BTF_ENUM64 = ("6.0", "BTF_KIND_ENUM64")
+    MEMCG_ACCOUNT = ("5.11", "memcg-based accounting of BPF memory")
 
-# the first release with each feature, and what it is
-SINCE: dict[Feature, tuple[str, str]] = {
-    Feature.PROG_NAME: ("4.15", "program names"),
-    Feature.GLOBAL_DATA: ("5.2", "global data (BPF_PSEUDO_MAP_VALUE)"),
-    Feature.ARRAY_MMAP: ("5.5", "mmap-able arrays (BPF_F_MMAPABLE)"),
-    Feature.BTF: ("4.18", "BTF"),
-    Feature.BTF_FUNC: ("5.0", "BTF_KIND_FUNC"),
-    Feature.BTF_FUNC_GLOBAL: ("5.6", "global BTF functions (BTF_FUNC_GLOBAL)"),
-    Feature.BTF_DATASEC: ("5.2", "BTF_KIND_VAR and BTF_KIND_DATASEC"),
-    Feature.BTF_FLOAT: ("5.13", "BTF_KIND_FLOAT"),
-    Feature.BTF_DECL_TAG: ("5.16", "BTF_KIND_DECL_TAG"),
-    Feature.BTF_TYPE_TAG: ("5.17", "BTF_KIND_TYPE_TAG"),
-    Feature.BTF_ENUM64: ("6.0", "BTF_KIND_ENUM64"),
-    Feature.MEMCG_ACCOUNT: ("5.11", "memcg-based accounting of BPF memory"),
-}
+    @property
+    def release(self) -> str:
+        return self.value[0]
+
+    @property
+    def what(self) -> str:
+        return self.value[1]
 
 
 def requirement(feature: Feature) -> str:
     """``requires 5.13: BTF_KIND_FLOAT``."""
-    release, what = SINCE[feature]
-    return f"requires {release}: {what}"
+    return f"requires {feature.release}: {feature.what}"
 
 
 # --- BTF blobs --------------------------------------------------------------------------
