@@ -71,6 +71,8 @@ def test_perf_attrs_match_uapi():
             | e[f"PERF_COUNT_HW_CACHE_RESULT_{result}"] << 16
         )
         want[name] = (e["PERF_TYPE_HW_CACHE"], config)
+    want["task_clock"] = (e["PERF_TYPE_SOFTWARE"], e["PERF_COUNT_SW_TASK_CLOCK"])
+    want["cpu_clock"] = (e["PERF_TYPE_SOFTWARE"], e["PERF_COUNT_SW_CPU_CLOCK"])
     assert [m.name for m in P.METRICS] == list(want)
     for m in P.METRICS:
         attr = P.perf_attr(m)

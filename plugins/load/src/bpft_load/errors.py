@@ -15,7 +15,9 @@ class LoaderError(Exception):
 
     Attributes: ``step`` (the phase step that failed), ``path`` (the object file),
     ``program`` and ``map`` (names, when one is concerned), ``errno`` (positive, 0 when
-    no system call failed) and ``verifier_log`` (the verifier's text, or ``None``).
+    no system call failed), ``verifier_log`` (the verifier's text, or ``None``) and
+    ``hint`` (bpft's own explanation beyond libbpf's lines, such as a program type that
+    this kernel is too old for; ``None`` when there is none).
     """
 
     def __init__(
@@ -28,6 +30,7 @@ class LoaderError(Exception):
         map: str | None = None,  # noqa: A002 - the attribute's natural name
         errno: int = 0,
         verifier_log: str | None = None,
+        hint: str | None = None,
     ):
         super().__init__(message)
         self.message = message
@@ -36,6 +39,7 @@ class LoaderError(Exception):
         self.program = program
         self.map = map
         self.errno = errno
+        self.hint = hint
         self.verifier_log = verifier_log
 
     def __str__(self) -> str:

@@ -209,6 +209,9 @@ def _do_load(ctx: Context, log: Log, request: _Request) -> int:
     except LoadError as e:
         if e.step == "reuse maps":
             raise BpftError(f"unable to set up map reuse: {-(e.errno or errno.EINVAL)}") from None
+        if e.hint:  # bpft's own word on top of libbpf's lines (a kernel too old for the type)
+            sys.stdout.flush()
+            sys.stderr.write(f"Warning: {e.hint}\n")
         raise BpftError("failed to load object file") from None
     with obj:
         try:

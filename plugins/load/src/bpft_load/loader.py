@@ -150,17 +150,23 @@ def init_kern_struct_ops(spec: ObjectModel, log: Log) -> None:
 
 
 def probe_features(obj: LoadedObject, log: Log) -> None:
-    """libbpf's bpf_object__probe_loading and feature probes: what the running kernel
-    supports. Nothing is probed yet: the kernels bpft is tested on have every feature
-    the loader uses; probes for older kernels go here."""
+    """libbpf's bpf_object__probe_loading: before 5.11 BPF memory is charged to
+    RLIMIT_MEMLOCK, which is raised first (:mod:`bpft.kernel.memlock`). What the kernel
+    supports is probed on first use, once per process (:mod:`.features`)."""
+    from bpft.kernel.memlock import bump_memlock_rlimit
+
+    bump_memlock_rlimit()
 
 
 def sanitize_btf(obj: LoadedObject, log: Log) -> bytes | None:
     """libbpf's bpf_object__sanitize_and_load_btf, first half: the object's BTF as the
-    kernel will accept it (the raw blob, or None without BTF). Today the BTF as it is."""
+    kernel will accept it (the raw blob, or None without BTF), with the kinds this kernel
+    lacks replaced in a copy as libbpf does (:mod:`.btfsanitize`)."""
     if obj.spec.btf is None:
         return None
-    return obj.spec.btf.encode()
+    from .btfsanitize import sanitize
+
+    return sanitize(obj.spec.btf.encode())
 
 
 def load_btf(obj: LoadedObject, raw_btf: bytes | None, log: Log) -> None:

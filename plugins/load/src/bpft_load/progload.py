@@ -92,7 +92,13 @@ def load_program(obj: ObjectModel, linked, btf_fd: int, log: Log, kernel_log_lev
             if verifier_log:
                 log.warn(f"prog '{prog.name}': -- BEGIN PROG LOAD LOG --\n{verifier_log}-- END PROG LOAD LOG --")
             log.warn(f"prog '{prog.name}': failed to load: {-e.errno}")
-            raise LoadError(failure, program=prog.name, errno=e.errno, verifier_log=verifier_log or None) from None
+            raise LoadError(
+                failure,
+                program=prog.name,
+                errno=e.errno,
+                verifier_log=verifier_log or None,
+                hint=_missing_prog_type_hint(prog.prog_type, e.errno, verifier_log),
+            ) from None
         del keep_alive
         if kernel_log_level:
             # libbpf prints the log of a successful load at debug level
@@ -202,3 +208,13 @@ def _perm_msg(log: Log) -> None:
     else:
         value = f"{limit / (1024 * 1024):.1f} MiB"
     log.warn(f"permission error while running as root; try raising 'ulimit -l'? current value: {value}")
+
+
+def _missing_prog_type_hint(prog_type: int, err: int, verifier_log: str) -> str | None:
+    """bpft's addition to libbpf's lines: an EINVAL with no verifier log, for a program
+    type this kernel is older than, names the type and the kernel it needs."""
+    if err != errno.EINVAL or verifier_log.strip():
+        return None
+    from .features import missing_prog_type
+
+    return missing_prog_type(prog_type)

@@ -24,7 +24,8 @@ def bpft_commands():
 
 @hookimpl
 def bpft_help_lines():
-    # bpftool's line; bpft's extra metric 'stats' (BPF stats) is described in the README.
+    # bpftool's line; bpft's extra metrics ('stats', 'task_clock', 'cpu_clock') are
+    # described in the README.
     return [
         HelpLine(
             "prog",

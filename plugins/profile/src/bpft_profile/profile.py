@@ -10,6 +10,10 @@ When the kernel refuses a step (fentry/fexit are refused on locked-down
 kernels; machines without a hardware PMU cannot open the events), the error
 names the step, the errno, and what usually causes it.
 
+bpft adds software metrics, ``task_clock`` and ``cpu_clock`` (nanoseconds of the
+clock each run spans, per CPU, summed), which take the same path with software
+perf events: they work where there is no PMU (virtual machines).
+
 bpft adds a metric bpftool lacks, ``stats``: the run count and run time the
 kernel itself accounts (BPF_ENABLE_STATS) over the same window, which needs
 neither fentry, nor a PMU, nor the target's BTF. It is labelled as such.
@@ -23,6 +27,7 @@ import signal
 import struct
 import time
 from collections.abc import Callable
+from enum import IntEnum
 from typing import NamedTuple
 
 from bpft.api import Context
@@ -41,6 +46,13 @@ class Metric(NamedTuple):
     ratio_metric: int = 0  # 1-based index of the metric this one is divided by, 0 for none
     ratio_desc: str = ""
     ratio_mul: float = 0.0
+
+
+class SoftwareEvent(IntEnum):
+    """enum perf_sw_ids: the clocks every kernel has, PMU or not."""
+
+    CPU_CLOCK = 0
+    TASK_CLOCK = 1
 
 
 def _cache(cache: int, result: int) -> int:
@@ -76,6 +88,10 @@ METRICS = (
         "dtlb misses per million insns",
         1e6,
     ),
+    # ours: software clocks (nanoseconds), read by the same fentry/fexit programs; they
+    # need no PMU, so the whole path runs on virtual machines too
+    Metric("task_clock", perf.TYPE_SOFTWARE, SoftwareEvent.TASK_CLOCK),
+    Metric("cpu_clock", perf.TYPE_SOFTWARE, SoftwareEvent.CPU_CLOCK),
 )
 
 
@@ -289,6 +305,9 @@ class Kernel:
         return func_name_from_kernel(btf_id, type_id)
 
     def map_create(self, map_type: int, key_size: int, value_size: int, max_entries: int, name: str) -> int:
+        from bpft.kernel.memlock import bump_memlock_rlimit
+
+        bump_memlock_rlimit()  # before 5.11, as libbpf does for bpftool's profiler
         return self.sc.map_create(map_type, key_size, value_size, max_entries, name=name)
 
     def prog_load(self, insns: bytes, name: str, attach_type: int, attach_btf_id: int, target_fd: int) -> int:

@@ -1,0 +1,155 @@
+"""Helpers of the kernel-matrix suite: bpft in-process against bpftool in the same kernel.
+
+The suite runs in one Python process inside each guest kernel (and on the host,
+as part of the ordinary test run): bpft is called through :mod:`inproc`, bpftool
+(C, quick to start) as a subprocess.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import inproc
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BPF_DIR = ROOT / "tests" / "bpf"
+
+_ID = re.compile(r"(map\[id:|id )[0-9]+")
+_DURATION = re.compile(r"(duration(?: \(average\))?: )\d+ns|(\"duration\": ?)\d+")
+
+
+class Output:
+    """One command's status and text, from either tool."""
+
+    def __init__(self, status: int, stdout: str, stderr: str):
+        self.status, self.stdout, self.stderr = status, stdout, stderr
+
+    def __repr__(self) -> str:
+        return f"Output({self.status}, {self.stdout[-300:]!r}, {self.stderr[-300:]!r})"
+
+
+def bpftool(*words: str, input: bytes | None = None) -> Output:
+    proc = subprocess.run(["bpftool", *words], input=input, capture_output=True, timeout=120)
+    return Output(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
+
+
+def bpft(*words: str) -> Output:
+    r = inproc.run(words)
+    assert "Traceback" not in r.stderr, r.stderr
+    return Output(r.status, r.stdout, r.stderr)
+
+
+def release() -> tuple[int, int]:
+    major, minor = os.uname().release.split("-")[0].split(".")[:2]
+    return int(major), int(minor)
+
+
+def requires(version: str, what: str) -> None:
+    """Skip unless the running kernel is ``version`` or newer: ``requires 5.13: BTF_KIND_FLOAT``."""
+    want = tuple(int(x) for x in version.split("."))
+    if release() < want:
+        pytest.skip(f"requires {version}: {what}")
+
+
+def lockdown() -> str | None:
+    try:
+        text = Path("/sys/kernel/security/lockdown").read_text()
+    except OSError:
+        return None
+    m = re.search(r"\[(\w+)\]", text)
+    return m.group(1) if m and m.group(1) != "none" else None
+
+
+def tracing_allowed() -> None:
+    """Skip where fentry/fexit cannot load (kernels before 5.5, lockdown, a hypervisor
+    without trampolines), with the reason."""
+    requires("5.5", "fentry/fexit (BPF trampolines)")
+    mode = lockdown()
+    if mode:
+        pytest.skip(f"needs fentry/fexit, which lockdown={mode} refuses here")
+    refusal = _tracing_refusal()
+    if refusal:
+        pytest.skip(f"needs fentry/fexit, which this kernel refuses: {refusal}")
+
+
+@functools.cache
+def _tracing_refusal() -> str | None:
+    """bpftool's error loading matrix_trace.o here, or None if it loads."""
+    pins = Path("/sys/fs/bpf") / f"bpft_test_{os.getpid()}_trace_probe"
+    try:
+        r = bpftool("prog", "loadall", str(BPF_DIR / "matrix_trace.o"), str(pins))
+    finally:
+        shutil.rmtree(pins, ignore_errors=True)
+    if r.status == 0:
+        return None
+    lines = [x for x in r.stderr.splitlines() if "BPF program load failed" in x or "failed to" in x]
+    return lines[0].removeprefix("libbpf: ") if lines else r.stderr.strip()[:200]
+
+
+def same(*words: str, json_mode: bool | None = None) -> Output:
+    """bpftool and bpft with the same words: the same status, stdout and stderr."""
+    theirs, ours = bpftool(*words), bpft(*words)
+    assert ours.status == theirs.status, (words, ours, theirs)
+    assert ours.stderr == re.sub(r"\bbpftool\b(?![\w/])", "bpft", theirs.stderr), words
+    a, b = _DURATION.sub("N", ours.stdout), _DURATION.sub("N", theirs.stdout)
+    if json_mode is None:
+        json_mode = "-j" in words or "-p" in words
+    if json_mode and b.strip():
+        assert json.loads(a) == json.loads(b), words
+    else:
+        assert a == b, words
+    return ours
+
+
+def xlated(pin: str) -> str:
+    return _ID.sub(r"\1X", bpftool("prog", "dump", "xlated", "pinned", pin).stdout)
+
+
+def show_fields(pin: str) -> dict:
+    d = json.loads(bpftool("-j", "prog", "show", "pinned", pin).stdout)
+    for k in ("id", "loaded_at", "btf_id", "pids"):
+        d.pop(k, None)
+    d["map_ids"] = len(d.get("map_ids", []))
+    return d
+
+
+def loads_like_bpftool(obj: str, base: Path, *extra: str) -> tuple[int, list[str]]:
+    """loadall with both tools into ``base``/{bpftool,bpft}: (bpftool's status, differences).
+
+    The same decision (both load or neither), the same pins, and for each program the
+    same xlated code and ``prog show`` fields (ids and times aside)."""
+    a, b = base / "bpftool", base / "bpft"
+    ra = bpftool("prog", "loadall", obj, str(a), *extra)
+    rb = bpft("prog", "loadall", obj, str(b), *extra)
+    diffs = []
+    if (ra.status == 0) != (rb.status == 0):
+        diffs.append(f"decision differs: bpftool {ra} bpft {rb}")
+    pa = sorted(os.listdir(a)) if a.is_dir() else []
+    pb = sorted(os.listdir(b)) if b.is_dir() else []
+    if pa != pb:
+        diffs.append(f"pins differ: {pa} vs {pb}")
+    for p in set(pa) & set(pb):
+        xa, xb = xlated(str(a / p)), xlated(str(b / p))
+        if not xa.strip() or xa != xb:
+            diffs.append(f"{p}: xlated differs")
+        sa, sb = show_fields(str(a / p)), show_fields(str(b / p))
+        if sa != sb:
+            diffs.append(f"{p}: show differs: {sa} vs {sb}")
+    return ra.status, diffs
+
+
+def libxdp_dir() -> Path | None:
+    """libxdp1's objects: $BPFT_LIBXDP_DIR (kernel.sh fetch puts them in its cache)."""
+    d = os.environ.get("BPFT_LIBXDP_DIR")
+    return Path(d) if d and Path(d).is_dir() else None
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
