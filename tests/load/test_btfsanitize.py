@@ -12,13 +12,13 @@ from conftest import BPF_DIR
 from bpft import btf as B
 from bpft_load.btfsanitize import BTF_KIND_FEATURES as BTF_KINDS
 from bpft_load.btfsanitize import sanitize
-from bpft_load.elfobj import open_object
+from bpft_load.elfopen import open_object
 from bpft_load.features import Feature, requirement, supports
 from bpft_load.log import Log
 
 
 def object_btf(name: str) -> bytes:
-    obj = open_object(str(BPF_DIR / name), Log())
+    obj = open_object(str(BPF_DIR / name), log=Log())
     return obj.btf.encode()
 
 
