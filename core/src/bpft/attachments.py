@@ -184,7 +184,7 @@ def _perf_event_text(f: dict) -> str:
     return "perf_event (this kernel does not say which event: before 6.6)"
 
 
-_TASK_FD_KIND = {
+_TASK_FD_KIND: dict[int, str] = {  # keyed by the kernel's fd_type, an int
     query.TaskFdType.RAW_TRACEPOINT: "raw_tp",
     query.TaskFdType.TRACEPOINT: "tracepoint",
     query.TaskFdType.KPROBE: "kprobe",
@@ -314,9 +314,10 @@ class _Collector:
     def from_maps(self) -> None:
         map_id = 0
         while True:
-            map_id = sc.map_get_next_id(map_id)
-            if map_id is None:
+            next_id = sc.map_get_next_id(map_id)
+            if next_id is None:
                 return
+            map_id = next_id
             try:
                 fd = sc.map_get_fd_by_id(map_id)
             except OSError:

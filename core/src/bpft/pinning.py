@@ -34,5 +34,5 @@ def pin_fd(fd: int, name: str, nomount: bool) -> None:
     mount_bpffs_for_pin(name, nomount)
     try:
         sc.obj_pin(fd, name)
-    except OSError as e:
+    except sc.BpfError as e:
         raise BpftError(f"can't pin the object ({name}): {os.strerror(e.errno)}", (-e.errno) & 0xFF) from None

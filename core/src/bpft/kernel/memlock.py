@@ -35,7 +35,7 @@ def memcg_accounting() -> bool:
     return True
 
 
-_bumped = []
+_bumped: list[bool] = []  # [True] once raised
 
 
 def bump_memlock_rlimit() -> None:

@@ -76,6 +76,8 @@ class BpfError(OSError):
     ``log`` carries the kernel's verifier or BTF log when the command had one.
     """
 
+    errno: int  # always set from the failed call (OSError's own is Optional)
+
     def __init__(self, err: int, cmd: int, log: str = ""):
         super().__init__(err, os.strerror(err))
         self.cmd = cmd

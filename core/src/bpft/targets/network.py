@@ -135,7 +135,7 @@ def _open(path: str, what: str, directory: bool = False) -> int:
         raise BpftError(f"no such {what}: '{path}'") from None
 
 
-def _link_through(prog_fd: int, target: Target, what: str, directory: bool) -> Attached:
+def _link_through(prog_fd: int, target: Cgroup | Netns, what: str, directory: bool) -> Attached:
     """A link on the object at ``target.path`` (a cgroup directory, a network namespace)."""
     fd = _open(target.path, what, directory)
     try:

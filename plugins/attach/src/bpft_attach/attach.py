@@ -24,6 +24,7 @@ from bpft.output import Record
 from bpft.targets import Target, parse_target
 
 from . import sockmap
+from .reply import done
 
 
 def _prog_and_target(ctx: Context, args: Args) -> tuple[int, Target | None]:
@@ -63,20 +64,14 @@ def run_attach(ctx: Context, args: Args) -> int:
         os.close(prog_fd)
     if attached.link_fd is None:
         ctx.info(f"attached to {target.describe()}: {attached.note}")
-        return _done(ctx)
+        return done(ctx)
     if path is not None:
         try:
             pin_link(attached.link_fd, path)
         finally:
             os.close(attached.link_fd)
-        return _done(ctx)
+        return done(ctx)
     return _hold(ctx, attached.link_fd, target)
-
-
-def _done(ctx: Context) -> int:
-    if ctx.json:
-        ctx.emitter.writer.raw("null")
-    return 0
 
 
 class _Stop(Exception):
@@ -132,4 +127,4 @@ def run_detach(ctx: Context, args: Args) -> int:
         os.close(prog_fd)
     for note in notes:
         ctx.debug(note)
-    return _done(ctx)
+    return done(ctx)

@@ -24,6 +24,8 @@ from bpft.kernel.links import LinkInfo, LinkType
 from bpft.output import Record
 from bpft.pinning import pin_fd
 
+from .reply import done
+
 
 def parse_link_fd(args: Args) -> int:
     """bpftool's link_parse_fd(): ``id ID`` or ``pinned FILE``."""
@@ -37,7 +39,7 @@ def parse_link_fd(args: Args) -> int:
         link_id = value & 0xFFFFFFFF
         try:
             return sc.link_get_fd_by_id(link_id)
-        except OSError as e:
+        except sc.BpfError as e:
             signed = link_id - (1 << 32) if link_id >= 1 << 31 else link_id
             # libbpf's -errno comes back as bpftool's exit status
             raise BpftError(f"failed to get link with ID {signed}: {e.strerror}", (-e.errno) & 0xFF) from None
@@ -101,7 +103,7 @@ class LinkShower:
         j: dict = {"id": link.id, "type": name if name is not None else link.type, "prog_id": link.prog_id}
         if link.type == LinkType.RAW_TRACEPOINT:
             j["tp_name"] = f["tp_name"]
-        elif link.type == LinkType.TRACING:
+        elif link.type == LinkType.TRACING and prog_type is not None:  # record() read it for TRACING
             tname = uapi.prog_type_name(prog_type)
             j["prog_type"] = tname if tname is not None else prog_type
             j["attach_type"] = _attach_type_name(f["attach_type"]) or f["attach_type"]
@@ -130,7 +132,7 @@ class LinkShower:
         out = [f"{link.id}: {name + '  ' if name is not None else f'type {link.type}  '}prog {link.prog_id}  "]
         if link.type == LinkType.RAW_TRACEPOINT:
             out.append(f"\n\ttp '{f['tp_name']}'  ")
-        elif link.type == LinkType.TRACING:
+        elif link.type == LinkType.TRACING and prog_type is not None:  # record() read it for TRACING
             tname = uapi.prog_type_name(prog_type)
             out.append(f"\n\tprog_type {tname if tname is not None else prog_type}  ")
             out.append(_attach_plain(f["attach_type"]))
@@ -209,9 +211,7 @@ def run_pin(ctx: Context, args: Args) -> int:
         pin_fd(fd, args.current, ctx.options.nomount)
     finally:
         os.close(fd)
-    if ctx.json:
-        ctx.emitter.writer.raw("null")
-    return 0
+    return done(ctx)
 
 
 def run_detach(ctx: Context, args: Args) -> int:
@@ -227,9 +227,7 @@ def run_detach(ctx: Context, args: Args) -> int:
         raise BpftError(f"failed link detach: {e.strerror}", 1) from None
     finally:
         os.close(fd)
-    if ctx.json:
-        ctx.emitter.writer.raw("null")
-    return 0
+    return done(ctx)
 
 
 def run_help(ctx: Context, args: Args) -> int:

@@ -18,6 +18,8 @@ from bpft.errors import EXIT_EINVAL, BpftError
 from bpft.grammar import Args
 from bpft.kernel import syscall as sc
 
+from .reply import done
+
 BPF_SK_SKB_STREAM_PARSER = 4
 BPF_SK_SKB_STREAM_VERDICT = 5
 BPF_SK_MSG_VERDICT = 7
@@ -79,9 +81,7 @@ def _run(ctx: Context, args: Args, prog_fd: int, call, verb: str, failure: str) 
         raise BpftError(failure, EXIT_EINVAL) from None
     finally:
         _close(prog_fd, map_fd)
-    if ctx.json:
-        ctx.emitter.writer.raw("null")
-    return 0
+    return done(ctx)
 
 
 def attach(ctx: Context, args: Args, prog_fd: int) -> int:

@@ -10,7 +10,7 @@ from bpft import btf as B
 
 from .elfread import STT_NOTYPE, STT_OBJECT, STV_HIDDEN, STV_INTERNAL
 from .log import Log
-from .model import ObjectModel
+from .model import ObjectModel, Symbol
 
 BTF_VAR_STATIC, BTF_VAR_GLOBAL_EXTERN = 0, 2
 BTF_FUNC_STATIC = 0
@@ -21,7 +21,7 @@ def finalize_btf(obj: ObjectModel, log: Log) -> None:
     if btf is None:
         return
     sec_by_name = {n: i for i, n in obj.sec_names.items()}
-    syms_by_name = {}
+    syms_by_name: dict[str, Symbol] = {}
     for s in obj.syms:
         if s.type in (STT_OBJECT, STT_NOTYPE) and s.shndx and s.name:
             syms_by_name.setdefault(s.name, s)

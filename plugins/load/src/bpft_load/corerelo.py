@@ -365,6 +365,8 @@ def _kind_str(t: Type) -> str:
 
 def types_are_compat(lb: Any, lid: int, tb: Any, tid: int, level: int = 32) -> int:
     """__bpf_core_types_are_compat (1, 0, or raises _Err)."""
+    lt: Type | None  # None once _skip below finds no type
+    tt: Type | None
     lt, tt = _type_by_id(lb, lid), _type_by_id(tb, tid)
     if not _kind_compat(lt, tt):
         return 0
@@ -569,7 +571,7 @@ def _parse_access(text: str) -> list[int]:
     """The access string as libbpf's sscanf("%d") loop reads it; raises _Err."""
     if not text or text[0] == ":":
         raise _Err()
-    out = []
+    out: list[int] = []
     for part in text.split(":"):
         s = part.strip()
         if not s or not (s.isdigit() or (s[0] in "+-" and s[1:].isdigit())):
@@ -809,7 +811,7 @@ class _RelocResult:
 _POISON = object()
 
 
-def _calc_field(relo: CoreRelo, spec: _Spec | None, prog_name: str, warn) -> tuple[Any, int, int, bool | None]:
+def _calc_field(relo: CoreRelo, spec: _Spec | None, prog_name: str, warn) -> tuple[Any, int, int, bool]:
     """bpf_core_calc_field_relo: (value or _POISON, field size, field type id, validate)."""
     if relo.kind == FIELD_EXISTS:
         return (1 if spec else 0), 0, 0, True
@@ -1157,7 +1159,7 @@ def calc_relo_insn(
         if not found:
             continue
         cres = _calc_relo(relo, idx, local, cspec, prog_name, warn)
-        if best is None:
+        if best is None or best_spec is None:  # set together, by the first match
             best, best_spec = cres, cspec
         elif cspec.bit_offset != best_spec.bit_offset:
             if warn:

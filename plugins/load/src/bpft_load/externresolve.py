@@ -74,6 +74,7 @@ def resolve_externs(obj: ObjectModel, log: Log) -> None:
     if kconfigs:
         m = obj.map_list[obj.kconfig_map_idx]
         data = m.data
+        assert isinstance(data, bytearray), "mapdefs gives the .kconfig map a zeroed bytearray to fill"
         cfg = None
         from_file = []  # libbpf reports these in the config file's order
         for e in kconfigs:

@@ -6,6 +6,7 @@ extern references to the created maps — libbpf 1.1's bpf_object__relocate.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 from .errors import OpenError
 from .log import Log
@@ -144,22 +145,25 @@ def _reloc_code(obj: Object, linked: Linked, prog: Program, log: Log, depth: int
             )
 
 
-def relocate_data(obj: Object, linked: Linked, log: Log) -> None:
+def relocate_data(map_fds: Sequence[int], kconfig_map_idx: int, linked: Linked, log: Log) -> None:
+    """Point map, data and extern references at the created maps and the resolved externs;
+    ``map_fds`` holds the created maps' fds by the spec's map index."""
     buf = linked.insns
     for r in linked.relos:
         i = r.insn_idx
         if r.kind == R_LD64:
             _set_src(buf, i, BPF_PSEUDO_MAP_FD)
-            _set_imm(buf, i, obj.maps[r.map_idx].fd)
+            _set_imm(buf, i, map_fds[r.map_idx])
         elif r.kind == R_DATA:
             _set_imm(buf, i + 1, _imm(buf, i) + r.sym_off)
             _set_src(buf, i, BPF_PSEUDO_MAP_VALUE)
-            _set_imm(buf, i, obj.maps[r.map_idx].fd)
+            _set_imm(buf, i, map_fds[r.map_idx])
         elif r.kind == R_EXTERN_VAR:
             e = r.ext
+            assert e is not None, "relocs.py gives every EXTERN_* relocation its extern"
             if e.kind == "kconfig":
                 _set_src(buf, i, BPF_PSEUDO_MAP_VALUE)
-                _set_imm(buf, i, obj.maps[obj.kconfig_map_idx].fd)
+                _set_imm(buf, i, map_fds[kconfig_map_idx])
                 _set_imm(buf, i + 1, e.data_off)
             elif e.type_id:
                 if e.is_set:
@@ -174,6 +178,7 @@ def relocate_data(obj: Object, linked: Linked, log: Log) -> None:
                 _set_imm(buf, i + 1, e.addr >> 32)
         elif r.kind == R_EXTERN_FUNC:
             e = r.ext
+            assert e is not None, "relocs.py gives every EXTERN_* relocation its extern"
             _set_src(buf, i, BPF_PSEUDO_KFUNC_CALL)
             _set_imm(buf, i, e.kernel_btf_id if e.is_set else 0)
             struct.pack_into("<h", buf, i * INSN + 2, 0)

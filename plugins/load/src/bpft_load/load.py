@@ -98,7 +98,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                 if common_type is not None:
                     raise BpftError("program type already specified")
                 _require(args, 1)
-                name = args.current
+                name = args.next()
                 d = find_sec_def(name)
                 if d is None:
                     d = find_sec_def(name + "/")
@@ -106,39 +106,37 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                         _type_failure(name + "/")
                         raise BpftError("")
                 common_type = (d.prog_type, d.attach_type)
-                args.next()
             elif is_prefix(word, "map"):
                 args.next()
                 _require(args, 4)
                 if is_prefix(args.current, "idx"):
                     args.next()
-                    text = args.current
+                    text = args.next()
                     idx, rest = strtoul(text)
                     if rest:
                         raise BpftError(f"can't parse {text} as IDX")
                     idx &= 0xFFFFFFFF
                     if idx >= 1 << 31:
                         idx -= 1 << 32
-                    name = None
+                    map_name = None
                 elif is_prefix(args.current, "name"):
                     args.next()
-                    name = args.current
+                    map_name = args.next()
                     idx = -1
                 else:
                     raise BpftError(f"expected 'idx' or 'name', got: '{args.current}'?")
-                args.next()
                 fd = ctx.map_fd(args)
-                replaces.append(_Replace(idx, name, fd))
+                replaces.append(_Replace(idx, map_name, fd))
             elif is_prefix(word, "dev"):
                 args.next()
                 if ifindex:
                     raise BpftError("offload device already specified")
                 _require(args, 1)
+                dev = args.next()
                 try:
-                    ifindex = _if_nametoindex(args.current)
+                    ifindex = _if_nametoindex(dev)
                 except OSError as e:
-                    raise BpftError(f"unrecognized netdevice '{args.current}': {e.strerror}") from None
-                args.next()
+                    raise BpftError(f"unrecognized netdevice '{dev}': {e.strerror}") from None
             elif is_prefix(word, "pinmaps"):
                 args.next()
                 _require(args, 1)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from types import SimpleNamespace
 
 from bpft.kernel import syscall as sc
 from bpft.kernel.uapi import MapType, ProgType
@@ -66,10 +65,9 @@ def load_object(
         step = "CO-RE"
         apply_core_relos(spec, linked, log)
         step = "relocate data"
-        # relocate_data reads the fds as obj.maps[idx].fd
-        map_fds_view = SimpleNamespace(maps=obj.map_list, kconfig_map_idx=spec.kconfig_map_idx)
+        map_fds = [m.fd for m in obj.map_list]
         for program in linked:
-            relocate_data(map_fds_view, program, log)  # type: ignore[arg-type]  # it reads only these
+            relocate_data(map_fds, spec.kconfig_map_idx, program, log)
         step = "load programs"
         load_programs(obj, linked, log, kernel_log_level, ifindex)
         step = "init prog arrays"

@@ -9,6 +9,7 @@ are frozen. Map-in-map slots get their inner maps.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import struct
 
@@ -59,7 +60,7 @@ def _error(e: OSError, map_name: str, log: Log) -> LoadError:
 def _create_or_reuse(obj: LoadedObject, m: LoadedMap, log: Log, ifindex: int) -> None:
     spec = m.spec
     if m.pin_path and not m.reused:
-        _reuse_pinned(m, log)
+        _reuse_pinned(m, m.pin_path, log)
     if m.fd >= 0:
         log.debug(f"map '{m.name}': skipping creation (preset fd={m.fd})")
     else:
@@ -118,7 +119,12 @@ def _map_create(obj: LoadedObject, spec: MapSpec, log: Log, ifindex: int, inner_
         btf_fd, key_id, value_id = 0, 0, 0
     if btf_fd and not (key_id or value_id or vmlinux_value_id):
         btf_fd = 0
-    attrs = dict(
+    create = functools.partial(
+        sc.map_create,
+        spec.map_type,
+        spec.key_size,
+        spec.value_size,
+        max_entries,
         name=spec.name[:15],
         flags=spec.flags,
         inner_map_fd=inner_fd,
@@ -128,33 +134,24 @@ def _map_create(obj: LoadedObject, spec: MapSpec, log: Log, ifindex: int, inner_
         btf_vmlinux_value_type_id=vmlinux_value_id,
     )
     try:
-        return sc.map_create(
-            spec.map_type,
-            spec.key_size,
-            spec.value_size,
-            max_entries,
-            btf_fd=btf_fd,
-            btf_key_type_id=key_id,
-            btf_value_type_id=value_id,
-            **attrs,
-        )
+        return create(btf_fd=btf_fd, btf_key_type_id=key_id, btf_value_type_id=value_id)
     except sc.BpfError as e:
         if not btf_fd:
             raise
         log.warn(f"Error in bpf_create_map_xattr({spec.name}):{e.strerror}({-e.errno}). Retrying without BTF.")
-        return sc.map_create(spec.map_type, spec.key_size, spec.value_size, max_entries, **attrs)
+        return create()
 
 
-def _reuse_pinned(m: LoadedMap, log: Log) -> None:
-    """libbpf's bpf_object__reuse_map: the map pinned at the map's pin path, if its
+def _reuse_pinned(m: LoadedMap, pin_path: str, log: Log) -> None:
+    """libbpf's bpf_object__reuse_map: the map pinned at ``pin_path`` (the map's), if its
     definition is the spec's."""
     try:
-        fd = sc.obj_get(m.pin_path)
+        fd = sc.obj_get(pin_path)
     except OSError as e:
         if e.errno == errno.ENOENT:
-            log.debug(f"found no pinned map to reuse at '{m.pin_path}'")
+            log.debug(f"found no pinned map to reuse at '{pin_path}'")
             return
-        log.warn(f"couldn't retrieve pinned map '{m.pin_path}': {e.strerror}")
+        log.warn(f"couldn't retrieve pinned map '{pin_path}': {e.strerror}")
         raise
     from bpft.kernel import info as kernel_info  # only a map pinned by name needs it
 
@@ -172,12 +169,12 @@ def _reuse_pinned(m: LoadedMap, log: Log) -> None:
         or info.map_flags != spec.flags
     ):
         os.close(fd)
-        log.warn(f"couldn't reuse pinned map at '{m.pin_path}': parameter mismatch")
+        log.warn(f"couldn't reuse pinned map at '{pin_path}': parameter mismatch")
         raise sc.BpfError(errno.EINVAL, sc.OBJ_GET)
     m.fd = fd
     m.reused = True
     m.pinned = True
-    log.debug(f"reused pinned map at '{m.pin_path}'")
+    log.debug(f"reused pinned map at '{pin_path}'")
 
 
 def init_prog_arrays(obj: LoadedObject, log: Log) -> None:

@@ -25,6 +25,7 @@ from .model import (
     MapSpec,
     ObjectModel,
     Pinning,
+    ProgramSpec,
     find_prog_by_sec_insn,
 )
 
@@ -178,7 +179,7 @@ def parse_map_def(
             val = _field_int(log, map_name, btf, name, mtype)
             if val not in (Pinning.NONE, Pinning.BY_NAME):
                 raise log.open_error(f"map '{map_name}': invalid pinning value {val}.")
-            m.pinning = val
+            m.pinning = Pinning(val)
             found["pinning"] = f"found pinning = {val}."
         elif name == "map_extra":
             m.map_extra = _field_int(log, map_name, btf, name, mtype)
@@ -323,7 +324,7 @@ def _init_struct_ops_maps(obj: ObjectModel, log: Log) -> None:
         return
     btf = obj.btf.btf if obj.btf is not None else None
     sec_id = _find_by_name(btf, ".struct_ops") if btf is not None else 0
-    if not sec_id or btf.type(sec_id).kind != B.DATASEC:
+    if btf is None or not sec_id or btf.type(sec_id).kind != B.DATASEC:
         raise log.open_error("struct_ops init: DATASEC .struct_ops not found")
     data = obj.sec_data.get(obj.st_ops_shndx, b"")
     for vid, voff, _vsize in btf.type(sec_id).members:
@@ -331,7 +332,7 @@ def _init_struct_ops_maps(obj: ObjectModel, log: Log) -> None:
         tid = btf.resolve(vid if btf.type(vid).kind != B.VAR else btf.type(vid).size_or_type)
         t = btf.type(tid) if tid else None
         tname = btf.name(t.name_off) if t is not None else ""
-        if not tname:
+        if t is None or not tname:
             raise log.open_error("struct_ops init: anonymous type is not supported")
         if t.kind != B.STRUCT:
             raise log.open_error(f"struct_ops init: {tname} is not a struct")
@@ -436,6 +437,7 @@ def collect_map_relos(obj: ObjectModel, data: bytes, log: Log) -> None:
         )
         if m is None or btf is None:
             raise log.open_error(f".maps relo #{i}: cannot find map '{name}' at rel->r_offset {r_offset}")
+        target: ProgramSpec | MapSpec | None
         if m.map_type == MapType.PROG_ARRAY:
             target = next((p for p in obj.functions if p.name == name and not p.is_sub), None)
             if target is None:

@@ -12,6 +12,7 @@ import os
 from bpft.api import Context
 from bpft.errors import EXIT_FAILURE, BpftError
 from bpft.grammar import Args
+from bpft.output import JsonEmitter
 from bpft import pinning
 
 
@@ -30,6 +31,6 @@ def run(ctx: Context, args: Args) -> int | None:
         pin_fd(ctx, fd, name)
     finally:
         os.close(fd)
-    if ctx.json:
+    if isinstance(ctx.emitter, JsonEmitter):
         ctx.emitter.writer.raw("null")
     return 0

@@ -97,9 +97,9 @@ def _record_reloc(obj: ObjectModel, prog: ProgramSpec, insn_idx: int, sym_name: 
         prog.relos.append(Relocation(RelocKind.SUBPROG_ADDR, insn_idx, sym_off=sym.value, sym_name=sym_name))
         return
     if shndx in obj.data_secs:
-        kind = obj.data_secs[shndx]
+        data_kind = obj.data_secs[shndx]
         for i, m in enumerate(obj.map_list):
-            if m.kind == kind and m.sec_idx == shndx:
+            if m.kind == data_kind and m.sec_idx == shndx:
                 log.debug(
                     f"prog '{prog.name}': found data map {i} ({m.name}, sec {shndx}, off {m.sec_offset}) for insn {insn_idx}"
                 )

@@ -245,8 +245,8 @@ class KernelBtf(_btf.TypeWalks):
         if len(w) % 4:
             raise _btf.BTFError("BTF type section not word aligned")
         w = w.cast("I")
-        offs = []
-        names = []
+        offs: list[int] = []  # the word index of each record
+        names: list[int] = []  # each record's name_off
         ap, apn = offs.append, names.append
         step: dict[int, int] = {}
         get = step.get

@@ -1,0 +1,13 @@
+"""The reply of a verb that prints nothing: bpftool writes ``null`` with -j."""
+
+from __future__ import annotations
+
+from bpft.api import Context
+from bpft.output import JsonEmitter
+
+
+def done(ctx: Context) -> int:
+    """Write bpftool's JSON ``null`` if the output is JSON; the exit status 0."""
+    if isinstance(ctx.emitter, JsonEmitter):
+        ctx.emitter.writer.raw("null")
+    return 0
