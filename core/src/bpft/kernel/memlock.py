@@ -16,8 +16,9 @@ import functools
 import os
 import resource
 
-BPF_FUNC_KTIME_GET_COARSE_NS = 160
-PROG_TYPE_SOCKET_FILTER = 1
+from .uapi import ProgType
+
+BPF_FUNC_KTIME_GET_COARSE_NS = 160  # enum bpf_func_id
 
 
 @functools.cache
@@ -28,7 +29,7 @@ def memcg_accounting() -> bool:
 
     code = insn.assemble(insn.call_helper(BPF_FUNC_KTIME_GET_COARSE_NS), insn.mov64_imm(0, 0), insn.exit_insn())
     try:
-        fd = sc.prog_load_simple(PROG_TYPE_SOCKET_FILTER, code)
+        fd = sc.prog_load_simple(ProgType.SOCKET_FILTER, code)
     except OSError:
         return False
     os.close(fd)
