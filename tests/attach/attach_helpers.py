@@ -111,17 +111,31 @@ def cgroup():
         path.rmdir()
 
 
-def count(prog_pin: Path | str, slot: int) -> int:
-    """The u64 at ``slot`` of the (first) array map the pinned program uses."""
-    from bpft.kernel import info, syscall
+def map_ids_of(prog_pin: Path | str, map_type: str) -> list[int]:
+    """The ids of the maps of type ``map_type`` (libbpf's name) the pinned program uses."""
+    from bpft.kernel import info, syscall, uapi
 
     fd = syscall.obj_get(str(prog_pin))
     try:
-        i = info.prog_info(fd)
-        map_id = info.prog_map_ids(fd, i.nr_map_ids)[0]
+        ids = info.prog_map_ids(fd, info.prog_info(fd).nr_map_ids)
     finally:
         os.close(fd)
-    mfd = syscall.map_get_fd_by_id(map_id)
+    found = []
+    for map_id in ids:
+        mfd = syscall.map_get_fd_by_id(map_id)
+        try:
+            if info.map_info(mfd).type == uapi.MAP_TYPE[map_type]:
+                found.append(map_id)
+        finally:
+            os.close(mfd)
+    return found
+
+
+def count(prog_pin: Path | str, slot: int) -> int:
+    """The u64 at ``slot`` of the (first) array map the pinned program uses."""
+    from bpft.kernel import syscall
+
+    mfd = syscall.map_get_fd_by_id(map_ids_of(prog_pin, "array")[0])
     try:
         return struct.unpack("<Q", syscall.map_lookup_elem(mfd, struct.pack("<I", slot), 8))[0]
     finally:
@@ -137,4 +151,4 @@ def links_of(prog_id: int) -> list[dict]:
     return [link for link in json.loads(out.stdout_text or "[]") if link.get("prog_id") == prog_id]
 
 
-__all__ = ["Veth", "bpft_cmd", "cgroup", "count", "links_of", "prog_id_of", "run", "veth"]
+__all__ = ["Veth", "bpft_cmd", "cgroup", "count", "links_of", "map_ids_of", "prog_id_of", "run", "veth"]

@@ -6,12 +6,13 @@ and gone after ``bpft prog detach``."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
 
 import pytest
-from attach_helpers import bpft_cmd, cgroup, count, links_of, prog_id_of, run, veth  # noqa: F401
+from attach_helpers import bpft_cmd, cgroup, count, links_of, map_ids_of, prog_id_of, run, veth  # noqa: F401
 
 pytestmark = pytest.mark.kernel
 
@@ -219,3 +220,113 @@ def test_cgroup_attached_without_a_link_is_shown_and_detached(net, cgroup):
     got = run([*bpft_cmd(), "prog", "detach", "pinned", str(prog), "cgroup_inet_egress", "cgroup", str(cgroup)])
     assert got.returncode == 0, got.stderr_text
     assert run(["bpftool", "-j", "cgroup", "show", str(cgroup)]).stdout_text.strip() in ("", "[]")
+
+
+STEER_SCRIPT = """
+import socket, struct, sys
+from bpft.kernel import syscall
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(1)
+sockets = syscall.map_get_fd_by_id(int(sys.argv[1]))
+syscall.map_update_elem(sockets, struct.pack("<I", 0), struct.pack("<Q", listener.fileno()))
+client = socket.socket()
+client.settimeout(5)
+try:
+    client.connect(("127.0.0.1", 7007))  # nothing listens there
+except ConnectionRefusedError:
+    print("refused")
+else:
+    listener.settimeout(5)
+    conn, _ = listener.accept()
+    print("steered to", listener.getsockname()[1])
+"""
+
+
+def test_sk_lookup_link_in_a_named_netns_steers_connections(loaded, veth, bpffs_dir):
+    """``sk_lookup netns PATH`` from outside that namespace: connections to port 7007 there
+    reach the program's listening socket while it is attached, and are refused after detach."""
+    prog = loaded("attach_sk_lookup.o") / "steer"
+    pid = prog_id_of(prog)
+    [sockets] = map_ids_of(prog, "sockmap")
+    veth.in_ns(veth.b, "ip", "link", "set", "lo", "up").check_returncode()
+    netns = f"/run/netns/{veth.b}"
+    steer = [sys.executable, "-c", STEER_SCRIPT, str(sockets)]
+    assert veth.in_ns(veth.b, *steer).stdout_text == "refused\n"  # nothing attached yet
+    link = bpffs_dir / "sk_lookup_link"
+    got = run([*bpft_cmd(), "prog", "attach", "pinned", str(prog), "sk_lookup", "netns", netns, "link", str(link)])
+    assert (got.returncode, got.stdout_text, got.stderr_text) == (0, "", "")
+    [info] = links_of(pid)
+    assert info["type"] == "netns" and info["attach_type"] == "sk_lookup"
+    assert info["netns_ino"] == os.stat(netns).st_ino
+    before = count(prog, 0)
+    steered = veth.in_ns(veth.b, *steer)
+    assert steered.stdout_text.startswith("steered to "), steered.stdout_text + steered.stderr_text
+    assert count(prog, 0) == before + 1
+    got = run([*bpft_cmd(), "-j", "--detail", "prog", "show", "id", str(pid)])
+    assert json.loads(got.stdout_text)["attached"] == [{"target": f"sk_lookup netns {veth.b}", "link_id": info["id"]}]
+    got = run([*bpft_cmd(), "prog", "detach", "pinned", str(prog), "sk_lookup", "netns", netns])
+    assert got.returncode == 0, got.stderr_text
+    assert links_of(pid) == [] and not link.exists()
+    assert veth.in_ns(veth.b, *steer).stdout_text == "refused\n"
+    again = run([*bpft_cmd(), "prog", "detach", "pinned", str(prog), "sk_lookup", "netns", netns])
+    assert again.stderr_text == f"Error: program {pid} is not attached to sk_lookup in network namespace {netns}\n"
+
+
+def test_sk_lookup_refusals(loaded, net, veth, tmp_path):
+    prog = loaded("attach_sk_lookup.o") / "steer"
+    pid = prog_id_of(prog)
+    missing = "/run/netns/no_such_bpft"
+    got = run([*bpft_cmd(), "prog", "attach", "pinned", str(prog), "sk_lookup", "netns", missing])
+    assert (got.returncode != 0, got.stderr_text) == (True, f"Error: no such network namespace: '{missing}'\n")
+    netns = f"/run/netns/{veth.b}"
+    xdp_id = prog_id_of(net / "net_xdp")
+    got = run([*bpft_cmd(), "prog", "attach", "pinned", str(net / "net_xdp"), "sk_lookup", "netns", netns])
+    assert got.stderr_text == f"Error: sk_lookup in network namespace {netns} takes a sk_lookup program; program {xdp_id} is xdp\n"
+    not_netns = tmp_path / "plain_file"
+    not_netns.write_text("")
+    for path in (str(not_netns), "/proc/self/ns/mnt"):
+        for verb in ("attach", "detach"):
+            got = run([*bpft_cmd(), "prog", verb, "pinned", str(prog), "sk_lookup", "netns", path])
+            assert (got.returncode != 0, got.stderr_text) == (
+                True,
+                f"Error: '{path}' is not a network namespace (a /run/netns/NAME or /proc/PID/ns/net file)\n",
+            )
+    assert links_of(pid) == [] and links_of(xdp_id) == []
+
+
+@pytest.mark.parametrize("mode, shown", [("skb", "generic"), ("drv", "driver")])
+def test_xdp_modes_on_veth(net, veth, bpffs_dir, mode, shown):
+    """``xdp dev IFACE skb|drv``: the link puts the program in that mode (bpftool net show
+    says which), it runs on real packets there, and the other mode is refused meanwhile."""
+    prog = net / "net_xdp"
+    pid = prog_id_of(prog)
+    link = bpffs_dir / "xdp_mode_link"
+    got = veth.bpft(veth.b, "prog", "attach", "pinned", str(prog), "xdp", "dev", veth.b_dev, mode, "link", str(link))
+    assert (got.returncode, got.stdout_text, got.stderr_text) == (0, "", "")
+    [info] = links_of(pid)
+    assert info["type"] == "xdp"
+    net_show = json.loads(veth.bpftool(veth.b, "-j", "net", "show", "dev", veth.b_dev).stdout_text)
+    assert [(x["mode"], x["id"]) for x in net_show[0]["xdp"]] == [(shown, pid)]
+    before = count(prog, SLOT_XDP)
+    veth.knock(3)
+    assert count(prog, SLOT_XDP) >= before + 3
+    other = "drv" if mode == "skb" else "skb"
+    clash = veth.bpft(veth.b, "prog", "attach", "pinned", str(prog), "xdp", "dev", veth.b_dev, other, "link", str(bpffs_dir / "clash"))
+    assert clash.returncode != 0
+    assert clash.stderr_text == f"Error: xdp on {veth.b_dev} ({other} mode): something is attached there already (File exists)\n"
+    assert [lk["id"] for lk in links_of(pid)] == [info["id"]] and not (bpffs_dir / "clash").exists()
+    got = veth.bpft(veth.b, "prog", "detach", "pinned", str(prog), "xdp", "dev", veth.b_dev, mode)
+    assert got.returncode == 0, got.stderr_text
+    assert links_of(pid) == [] and not link.exists()
+    assert json.loads(veth.bpftool(veth.b, "-j", "net", "show", "dev", veth.b_dev).stdout_text)[0]["xdp"] == []
+
+
+def test_xdp_hw_mode_refused_on_veth(net, veth, bpffs_dir):
+    prog = net / "net_xdp"
+    link = bpffs_dir / "hw_link"
+    got = veth.bpft(veth.b, "prog", "attach", "pinned", str(prog), "xdp", "dev", veth.b_dev, "hw", "link", str(link))
+    assert got.returncode != 0 and got.stdout_text == ""
+    assert got.stderr_text.startswith(f"Error: the kernel refused xdp on {veth.b_dev} (hw mode): "), got.stderr_text
+    assert got.stderr_text.endswith(" (hw mode needs a device that offloads XDP programs)\n")
+    assert links_of(prog_id_of(prog)) == [] and not link.exists()

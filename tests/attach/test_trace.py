@@ -184,3 +184,72 @@ def test_iter_runs_when_its_pinned_link_is_read(loaded, bpffs_dir):
     assert count(prog, 0) > before
     assert detail(pid) == [{"target": "iter task", "link_id": info["id"]}]
     check_detach(prog, ["iter"], link)
+
+
+def _file_offset_and_next_insn(path: str, symbol: str) -> tuple[int, int]:
+    """``symbol``'s file offset in ``path`` (pyelftools) and the distance to an instruction
+    after its first one (objdump), both found without bpft."""
+    import re
+    import subprocess
+
+    from elftools.elf.elffile import ELFFile
+
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        [sym] = elf.get_section_by_name(".dynsym").get_symbol_by_name(symbol)[:1]
+        addr = sym["st_value"]
+        [seg] = [s for s in elf.iter_segments() if s["p_type"] == "PT_LOAD" and s["p_vaddr"] <= addr < s["p_vaddr"] + s["p_filesz"]]
+        file_offset = addr - seg["p_vaddr"] + seg["p_offset"]
+    dump = subprocess.run(
+        ["objdump", "-d", f"--start-address={addr}", f"--stop-address={addr + 32}", path], capture_output=True, text=True
+    ).stdout
+    insns = [(int(a, 16), m) for a, m in re.findall(r"^\s*([0-9a-f]+):\s+(?:[0-9a-f]{2} )+\s*(\w+)", dump, re.M)]
+    # the first instruction after the entry that a uprobe can sit on (not a syscall)
+    after = next(a for a, mnemonic in insns if a > addr and mnemonic != "syscall")
+    return file_offset, after - addr
+
+
+def test_uprobe_at_an_offset_into_the_symbol(loaded, bpffs_dir):
+    import shutil
+
+    if not os.path.exists(LIBC) or not shutil.which("objdump"):
+        pytest.skip(f"needs {LIBC} and objdump")
+    prog = loaded("attach_probes.o") / "probe_uprobe"
+    file_offset, off = _file_offset_and_next_insn(LIBC, "getpid")
+    spec = f"{LIBC}:getpid+{off:#x}"
+    link = bpffs_dir / "uoff_link"
+    attach_or_skip(prog, ["uprobe", spec], link)
+    [info] = links_of(prog_id_of(prog))
+    assert info["type"] == "perf_event"
+    before = count(prog, 2)
+    for _ in range(3):
+        os.getpid()
+    assert count(prog, 2) >= before + 3
+    assert detail(info["prog_id"]) == [
+        {"target": f"uprobe {os.path.realpath(LIBC)}+{file_offset + off:#x}", "link_id": info["id"]}
+    ]
+    # detach names the same place: the symbol and the offset
+    got = bpft("prog", "detach", "pinned", str(prog), "uprobe", f"{LIBC}:getpid")
+    assert got.returncode != 0 and "is not attached to uprobe" in got.stderr_text
+    check_detach(prog, ["uprobe", spec], link)
+
+
+def test_probe_offset_refusals(loaded, bpffs_dir):
+    probes = loaded("attach_probes.o")
+    cases = [
+        ("probe_uprobe", ["uprobe", f"{LIBC}:getpid+zz"], "can't parse 'zz' as an offset in 'getpid+zz'"),
+        ("probe_uretprobe", ["uretprobe", f"{LIBC}:getpid+4"],
+         f"uretprobe takes BINARY:SYMBOL alone, not '{LIBC}:getpid+4': a return probe is set at the function's entry"),
+        ("probe_kretprobe", ["kretprobe", "do_sys_openat2+4"],
+         "kretprobe takes FUNC alone, not 'do_sys_openat2+4': a return probe is set at the function's entry"),
+        ("probe_uprobe", ["uprobe", f"{LIBC}:getpid+0x40000000"], None),
+    ]
+    for name, words, message in cases:
+        for verb in ("attach", "detach") if message else ("attach",):
+            got = bpft("prog", verb, "pinned", str(probes / name), *words, *(["link", str(bpffs_dir / "l")] if verb == "attach" else []))
+            assert got.returncode != 0 and got.stdout_text == ""
+            if message:
+                assert got.stderr_text == f"Error: {message}\n"
+            else:  # past the end of the file: the kernel refuses
+                assert got.stderr_text.startswith("Error: ") and "Traceback" not in got.stderr_text, got.stderr_text
+            assert links_of(prog_id_of(probes / name)) == [] and not (bpffs_dir / "l").exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from .errors import BpftError
 from .kernel import fs, links
@@ -28,14 +29,49 @@ def check_link_path(path: str) -> None:
         raise BpftError(f"can't pin the link at {path}: the name is taken")
 
 
-def attach_program(prog_fd: int, target: Target) -> Attached:
-    """Check the program's type against the target, then attach it."""
+def _prog_info(prog_fd: int) -> kinfo.ProgInfoRec:
     try:
-        info = kinfo.prog_info(prog_fd)
+        return kinfo.prog_info(prog_fd)
     except OSError as e:
         raise BpftError(f"can't get prog info: {e.strerror}") from None
+
+
+def attach_program(prog_fd: int, target: Target) -> Attached:
+    """Check the program's type against the target, then attach it."""
+    info = _prog_info(prog_fd)
     target.check_program(info)
     return target.attach(prog_fd, info)
+
+
+class Part(NamedTuple):
+    """One attachment of :func:`attach_parts`: its pin name in a ``link DIR`` (None: the
+    only one, pinned at ``link FILE``), its place, and what attaching made."""
+
+    name: str | None
+    target: Target
+    attached: Attached
+
+
+def attach_parts(prog_fd: int, target: Target) -> list[Part]:
+    """Attach at every part of ``target`` (:meth:`Target.parts`: one place for most, one per
+    online CPU for a perf event on no CPU), all or nothing: a failure closes the links made."""
+    info = _prog_info(prog_fd)
+    target.check_program(info)
+    made: list[Part] = []
+    try:
+        for name, part in target.parts():
+            made.append(Part(name, part, part.attach(prog_fd, info)))
+    except BaseException:
+        close_links(made)
+        raise
+    return made
+
+
+def close_links(made: Sequence[Part]) -> None:
+    """Close the links of :func:`attach_parts` (each goes with its last fd or pin)."""
+    for part in made:
+        if part.attached.link_fd is not None:
+            os.close(part.attached.link_fd)
 
 
 def pin_link(link_fd: int, path: str) -> None:
@@ -45,6 +81,32 @@ def pin_link(link_fd: int, path: str) -> None:
         raise BpftError(f"can't pin the link at {path}: {e.strerror}") from None
 
 
+def pin_parts(made: Sequence[Part], path: str) -> None:
+    """Pin :func:`attach_parts`' links at ``path`` (checked by :func:`check_link_path`), then
+    close them: one link at ``path`` itself, several in the new directory ``path`` by their
+    part names. A failure removes what was pinned (and the directory): nothing stays."""
+    try:
+        if len(made) == 1 and made[0].name is None:
+            pin_link(made[0].attached.link_fd, path)  # type: ignore[arg-type]
+            return
+        try:
+            os.mkdir(path)
+        except OSError as e:
+            raise BpftError(f"can't make the link directory {path}: {e.strerror}") from None
+        pinned: list[str] = []
+        try:
+            for part in made:
+                pin_link(part.attached.link_fd, f"{path}/{part.name}")  # type: ignore[arg-type]
+                pinned.append(f"{path}/{part.name}")
+        except BaseException:
+            for pin in pinned:
+                os.unlink(pin)
+            os.rmdir(path)
+            raise
+    finally:
+        close_links(made)
+
+
 def detach_program(prog_fd: int, target: Target) -> list[str]:
     """Undo every attachment of the program at ``target``: its links (detached, or unpinned
     where the link type cannot be detached) and legacy attachments. Returns notes for the user.
@@ -52,11 +114,9 @@ def detach_program(prog_fd: int, target: Target) -> list[str]:
     from .kernel.procfs import obj_refs
     from .progs import pinned_paths
 
-    try:
-        info = kinfo.prog_info(prog_fd)
-    except OSError as e:
-        raise BpftError(f"can't get prog info: {e.strerror}") from None
+    info = _prog_info(prog_fd)
     target.check_program(info)
+    target.check_detach()
     prog_id = info.id
     mine = [link for link in links.all_links() if link.prog_id == prog_id and target.owns(link)]
     notes: list[str] = []
@@ -64,10 +124,7 @@ def detach_program(prog_fd: int, target: Target) -> list[str]:
     for link in mine:
         detached = _detach_link(link.id)
         for path in pins.get(link.id, ()):
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+            _unpin(path, target)
         if not detached:
             holders = obj_refs("link").get(link.id)
             if holders:
@@ -84,6 +141,20 @@ def detach_program(prog_fd: int, target: Target) -> list[str]:
     if not mine and not legacy:
         raise BpftError(f"program {prog_id} is not attached to {target.describe()}")
     return notes
+
+
+def _unpin(path: str, target: Target) -> None:
+    """Remove a link's pin, and the ``link DIR`` of a target's parts once it is empty."""
+    try:
+        os.unlink(path)
+    except OSError:
+        return
+    directory, _, name = path.rpartition("/")
+    if target.is_part_pin(name):
+        try:
+            os.rmdir(directory)
+        except OSError:
+            pass  # other pins still there
 
 
 def _detach_link(link_id: int) -> bool:

@@ -180,7 +180,10 @@ def _perf_event_text(f: dict) -> str:
     if event_type == PerfEventType.TRACEPOINT and "tp_name" in f:
         return f"tracepoint {f['tp_name']}"
     if event_type == PerfEventType.EVENT:
-        return f"perf_event type {f['type']} config {f['config']}"
+        from .kernel.perf import event_name
+
+        name = event_name(f["type"], f["config"])
+        return f"perf_event {name}" if name else f"perf_event type {f['type']} config {f['config']}"
     return "perf_event (this kernel does not say which event: before 6.6)"
 
 

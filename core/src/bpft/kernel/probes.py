@@ -17,8 +17,7 @@ import struct
 
 from . import perf
 
-PMU_DIR = "/sys/bus/event_source/devices"
-_PERF_FLAG_FD_CLOEXEC = 1 << 3
+PMU_DIR = perf.PMU_DIR
 
 
 class ProbeError(Exception):
@@ -32,7 +31,7 @@ class ProbeError(Exception):
 def _open(attr: perf.PerfEventAttr, what: str, missing: str) -> int:
     """perf_event_open on all CPUs' shared event (pid -1, cpu 0: a BPF program runs on every CPU)."""
     try:
-        return perf.perf_event_open(attr, pid=-1, cpu=0, flags=_PERF_FLAG_FD_CLOEXEC)
+        return perf.perf_event_open(attr, pid=-1, cpu=0, flags=perf.PERF_FLAG_FD_CLOEXEC)
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.EINVAL, errno.EADDRNOTAVAIL):
             raise ProbeError(missing) from None

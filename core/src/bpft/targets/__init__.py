@@ -9,7 +9,10 @@ and goes through netlink, which :attr:`Target.legacy` says), and which links
               | tc_ingress dev IFACE | tc_egress dev IFACE | cgroup_* cgroup PATH
               | sk_lookup netns PATH | flow_dissector netns PATH
               | kprobe FUNC[+OFF] | kretprobe FUNC | uprobe BINARY:SYMBOL[+OFF] | uretprobe BINARY:SYMBOL
-              | tracepoint CATEGORY:NAME | raw_tp NAME | tracing | lsm | iter }
+              | tracepoint CATEGORY:NAME | raw_tp NAME | tracing | lsm | iter
+              | perf_event EVENT [{ freq HZ | period N }] [cpu CPU] [pid PID] }
+
+(``perf_event``'s words and its one link per CPU: :mod:`bpft.targets.perf_event`.)
 
 Used by bpft-attach (``prog attach|detach``) and bpft-load (``loadall ... autoattach``).
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 from ..grammar import Args
 from .base import Attached, Target
 from .network import CGROUP_PROG_TYPE, Cgroup, Netns, Tc, Tcx, Xdp
+from .perf_event import PerfEvent
 from .tracing import BtfTarget, Kprobe, RawTracepoint, Tracepoint, Uprobe, btf_target_name
 
 __all__ = [
@@ -27,6 +31,7 @@ __all__ = [
     "Cgroup",
     "Kprobe",
     "Netns",
+    "PerfEvent",
     "RawTracepoint",
     "Target",
     "Tc",
@@ -81,6 +86,9 @@ def parse_target(args: Args, nomount: bool = False) -> Target | None:
         if word == "tracepoint":
             return Tracepoint(spec, nomount)
         return RawTracepoint(spec)
+    if word == "perf_event" and nxt is not None:
+        args.next()
+        return PerfEvent.parse(args)
     if word in BtfTarget.KINDS:
         args.next()
         return BtfTarget(word)

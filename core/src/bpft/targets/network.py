@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import socket
 
@@ -12,6 +14,8 @@ from ..kernel.links import AttachType, LinkInfo, LinkType, XdpFlags
 from .base import PROG_TYPE, Attached, Target, create_link, refused
 
 CGROUP2_SUPER_MAGIC = 0x63677270
+NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3): the CLONE_NEW* type of a namespace file
+CLONE_NEWNET = 0x40000000
 
 
 def _ifindex(name: str) -> int:
@@ -41,7 +45,15 @@ class Xdp(Target):
 
     def attach(self, prog_fd, info):
         flags = self.MODES[self.mode] if self.mode else 0
-        return Attached(create_link(prog_fd, self.ifindex, AttachType.XDP, self.describe(), flags))
+        try:
+            return Attached(sc.link_create(prog_fd, self.ifindex, AttachType.XDP, flags))
+        except OSError as e:
+            if self.mode == "hw" and e.errno in (errno.EINVAL, errno.EOPNOTSUPP):
+                raise BpftError(
+                    f"the kernel refused {self.describe()}: {e.strerror} "
+                    "(hw mode needs a device that offloads XDP programs)"
+                ) from None
+            raise refused(e, self.describe()) from None
 
     def owns(self, link):
         return link.type == LinkType.XDP and link.fields.get("ifindex") == self.ifindex
@@ -184,10 +196,16 @@ class Netns(Target):
         self.attach_name, self.path = attach_name, path
         self.attach_type = AttachType.SK_LOOKUP if attach_name == "sk_lookup" else AttachType.FLOW_DISSECTOR
         self.prog_types = (PROG_TYPE[attach_name],)
+        fd = _open(path, "network namespace")
         try:
-            self.netns_ino = os.stat(path).st_ino
+            self.netns_ino = os.fstat(fd).st_ino
+            is_netns = fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET
         except OSError:
-            raise BpftError(f"no such network namespace: '{path}'") from None
+            is_netns = False
+        finally:
+            os.close(fd)
+        if not is_netns:
+            raise BpftError(f"'{path}' is not a network namespace (a /run/netns/NAME or /proc/PID/ns/net file)")
 
     def describe(self) -> str:
         return f"{self.attach_name} in network namespace {self.path}"

@@ -10,35 +10,8 @@ from ..errors import BpftError
 from ..kernel import info as kinfo
 from ..kernel import probes
 from ..kernel import syscall as sc
-from ..kernel.links import AttachType, LinkInfo, LinkType, PerfEventType
-from .base import PROG_TYPE, Attached, Target, refused
-
-
-def _perf_link(prog_fd: int, event_fd: int, what: str) -> int:
-    """A perf-event link (kernel 5.15+); an older kernel's legacy attachment could not be pinned."""
-    try:
-        return sc.link_create(prog_fd, event_fd, AttachType.PERF_EVENT)
-    except OSError as e:
-        if e.errno == errno.EINVAL:
-            raise BpftError(
-                f"the kernel refused a perf-event link for {what}: {e.strerror} "
-                "(kernels before 5.15 have none; bpft does not fall back to an attachment it cannot pin)"
-            ) from None
-        raise refused(e, what) from None
-    finally:
-        os.close(event_fd)
-
-
-def _perf_event_is(link: LinkInfo, event_type: int, **want) -> bool:
-    """Whether a perf-event link is on this event. Kernels before 6.6 do not say what a
-    perf-event link's event is (its event type reads UNSPEC): then any of the program's
-    perf-event links is taken as this one."""
-    if link.type != LinkType.PERF_EVENT:
-        return False
-    got = link.fields.get("event_type")
-    if got == PerfEventType.UNSPEC:
-        return True
-    return got == event_type and all(link.fields.get(key) == value for key, value in want.items())
+from ..kernel.links import AttachType, LinkType, PerfEventType
+from .base import PROG_TYPE, Attached, Target, perf_event_is, perf_link, refused
 
 
 def _probe_link(prog_fd: int, what: str, open_event, *where) -> Attached:
@@ -47,7 +20,7 @@ def _probe_link(prog_fd: int, what: str, open_event, *where) -> Attached:
         event_fd = open_event(*where)
     except probes.ProbeError as e:
         raise BpftError(e.message) from None
-    return Attached(_perf_link(prog_fd, event_fd, what))
+    return Attached(perf_link(prog_fd, event_fd, what))
 
 
 def _split_offset(text: str) -> tuple[str, int]:
@@ -68,6 +41,8 @@ class Kprobe(Target):
         self.func, self.offset = _split_offset(spec)
         if not self.func:
             raise BpftError(f"no function in '{spec}'")
+        if retprobe and self.offset:
+            raise BpftError(f"kretprobe takes FUNC alone, not '{spec}': a return probe is set at the function's entry")
 
     @property
     def kind(self) -> str:
@@ -81,7 +56,7 @@ class Kprobe(Target):
 
     def owns(self, link):
         want = PerfEventType.KRETPROBE if self.retprobe else PerfEventType.KPROBE
-        return _perf_event_is(link, want, func_name=self.func)
+        return perf_event_is(link, want, func_name=self.func)
 
 
 class Uprobe(Target):
@@ -94,6 +69,8 @@ class Uprobe(Target):
             raise BpftError(f"expected BINARY:SYMBOL[+OFFSET], got: '{spec}'")
         self.path = os.path.realpath(path)
         symbol, extra = _split_offset(symbol)
+        if retprobe and extra:
+            raise BpftError(f"uretprobe takes BINARY:SYMBOL alone, not '{spec}': a return probe is set at the function's entry")
         try:
             self.offset = (probes.symbol_offset(self.path, symbol) if symbol else 0) + extra
         except probes.ProbeError as e:
@@ -107,7 +84,7 @@ class Uprobe(Target):
 
     def owns(self, link):
         want = PerfEventType.URETPROBE if self.retprobe else PerfEventType.UPROBE
-        return _perf_event_is(link, want, file_name=self.path, offset=self.offset)
+        return perf_event_is(link, want, file_name=self.path, offset=self.offset)
 
 
 class Tracepoint(Target):
@@ -132,7 +109,7 @@ class Tracepoint(Target):
         return _probe_link(prog_fd, self.describe(), probes.open_tracepoint, events, self.category, self.name)
 
     def owns(self, link):
-        return _perf_event_is(link, PerfEventType.TRACEPOINT, tp_name=self.name)
+        return perf_event_is(link, PerfEventType.TRACEPOINT, tp_name=self.name)
 
 
 class RawTracepoint(Target):

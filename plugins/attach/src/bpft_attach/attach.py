@@ -7,6 +7,8 @@ bpftool's five attach types keep bpftool's behaviour and errors byte for byte.
 With ``link FILE`` the link is pinned and bpft returns. Without it, bpft holds
 the link in the foreground until Ctrl-C (or SIGTERM), and says so; tc, which
 has no link type, is attached through netlink and stays until ``detach``.
+A perf event on no CPU makes one link per online CPU: ``link DIR`` pins them
+in the new directory DIR (``cpu0``, ``cpu1``...), and bpft holds them all.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import signal
 import sys
 
 from bpft.api import Context
-from bpft.attach import attach_program, check_link_path, detach_program, pin_link
+from bpft.attach import Part, attach_parts, check_link_path, close_links, detach_program, pin_parts
 from bpft.errors import BpftError
 from bpft.grammar import Args
 from bpft.kernel import links
@@ -59,19 +61,16 @@ def run_attach(ctx: Context, args: Args) -> int:
             if target.legacy:
                 raise BpftError(f"{target.describe()} has no BPF link type: there is no link to pin at {path}")
             check_link_path(path)
-        attached = attach_program(prog_fd, target)
+        made = attach_parts(prog_fd, target)
     finally:
         os.close(prog_fd)
-    if attached.link_fd is None:
-        ctx.info(f"attached to {target.describe()}: {attached.note}")
+    if made[0].attached.link_fd is None:  # legacy: one place, no link
+        ctx.info(f"attached to {target.describe()}: {made[0].attached.note}")
         return done(ctx)
     if path is not None:
-        try:
-            pin_link(attached.link_fd, path)
-        finally:
-            os.close(attached.link_fd)
+        pin_parts(made, path)
         return done(ctx)
-    return _hold(ctx, attached.link_fd, target)
+    return _hold(ctx, made, target)
 
 
 class _Stop(Exception):
@@ -89,14 +88,22 @@ def _say(message: str) -> None:
     sys.stderr.flush()
 
 
-def _hold(ctx: Context, link_fd: int, target: Target) -> int:
-    """Keep the link open until Ctrl-C: closing its last fd detaches it."""
+def _hold(ctx: Context, made: list[Part], target: Target) -> int:
+    """Keep the links open until Ctrl-C: closing a link's last fd detaches it."""
     try:
-        link = links.link_info(link_fd)
-        _say(
-            f"program {link.prog_id} attached to {target.describe()} as link {link.id}; "
-            "holding it until Ctrl-C (add 'link FILE' to pin it instead)"
-        )
+        held = [links.link_info(part.attached.link_fd) for part in made]  # type: ignore[arg-type]
+        prog_id = held[0].prog_id
+        ids = ", ".join(str(link.id) for link in held)
+        where = target.describe()
+        if len(made) > 1:
+            where += f" on every online CPU ({', '.join(str(part.name) for part in made)})"
+        if len(held) == 1:
+            _say(f"program {prog_id} attached to {where} as link {ids}; holding it until Ctrl-C (add 'link FILE' to pin it instead)")
+        else:
+            _say(
+                f"program {prog_id} attached to {where} as links {ids}; "
+                "holding them until Ctrl-C (add 'link DIR' to pin them in a new directory instead)"
+            )
         # SIGINT too: a shell starts a background job with SIGINT ignored
         previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
@@ -108,10 +115,20 @@ def _hold(ctx: Context, link_fd: int, target: Target) -> int:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
     finally:
-        os.close(link_fd)
-    _say(f"link {link.id} closed: program {link.prog_id} detached from {target.describe()}")
+        close_links(made)
+    _say(f"link{'s' if len(held) > 1 else ''} {ids} closed: program {prog_id} detached from {target.describe()}")
     if ctx.json:
-        ctx.emitter.record(Record({"link_id": link.id, "prog_id": link.prog_id, "target": target.describe()}))
+        records = [
+            Record({"link_id": link.id, "prog_id": link.prog_id, "target": part.target.describe()})
+            for link, part in zip(held, made, strict=True)
+        ]
+        if len(records) == 1:
+            ctx.emitter.record(records[0])
+        else:
+            ctx.emitter.begin_list()
+            for record in records:
+                ctx.emitter.record(record)
+            ctx.emitter.end_list()
     return 0
 
 

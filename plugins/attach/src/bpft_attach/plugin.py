@@ -15,7 +15,18 @@ HELP_TARGET = (
     "                   cgroup_ATTACH cgroup PATH | sk_lookup netns PATH |\n"
     "                   flow_dissector netns PATH | kprobe FUNC[+OFF] | kretprobe FUNC |\n"
     "                   uprobe BINARY:SYMBOL[+OFF] | uretprobe BINARY:SYMBOL |\n"
-    "                   tracepoint CATEGORY:NAME | raw_tp NAME | tracing | lsm | iter }"
+    "                   tracepoint CATEGORY:NAME | raw_tp NAME | tracing | lsm | iter |\n"
+    "                   perf_event PERF_EVENT [{ freq HZ | period N }] [cpu CPU] [pid PID] }"
+)
+HELP_PERF_EVENT = (
+    "PERF_EVENT := { cpu-clock | task-clock | page-faults | context-switches |\n"
+    "                       cpu-migrations | minor-faults | major-faults | alignment-faults |\n"
+    "                       emulation-faults | cgroup-switches | cpu-cycles | instructions |\n"
+    "                       cache-references | cache-misses | branch-instructions |\n"
+    "                       branch-misses | bus-cycles | stalled-cycles-frontend |\n"
+    "                       stalled-cycles-backend | ref-cycles }\n"
+    "       perf_event: 99 Hz unless freq or period; no cpu and no pid: a link on every online\n"
+    "       CPU, and 'link DIR' pins them in the new directory DIR (cpu0, cpu1...)"
 )
 HELP_LINK = "LINK := { id LINK_ID | pinned FILE }"
 HELP_LINK_OPTIONS = (
@@ -95,6 +106,7 @@ def bpft_help_lines():
     return [
         HelpLine("prog", HELP_ATTACH_TYPE, 40),
         HelpLine("prog", HELP_TARGET, 45),
+        HelpLine("prog", HELP_PERF_EVENT, 46),
         HelpLine("link", HELP_LINK, 10),
         HelpLine("link", HELP_LINK_OPTIONS, 1000),
     ]
