@@ -19,7 +19,7 @@
 #   BPFT_VNG       the vng command (default: vng on PATH, else the one beside $PYTHON)
 #   KMATRIX_ACCEL  kvm | tcg | auto (default: kvm where /dev/kvm is ordinary KVM, tcg on a
 #                  PVM host, where stock kernels do not boot under KVM)
-#   KMATRIX_CPUS (1), KMATRIX_MEM (1G), KMATRIX_TIMEOUT (seconds, 1200)
+#   KMATRIX_CPUS (1), KMATRIX_MEM (1G), KMATRIX_TIMEOUT (seconds, 1800)
 #   KMATRIX_RW     a directory the guest may write (kept); the rest of the guest's writes are
 #                  thrown away with it
 #   KMATRIX_VERBOSE=1  the guest kernel's console on stderr
@@ -200,10 +200,10 @@ run() {
     > >(cat) 2> >(cat >&2) &
   pgid=$!
   trap 'kill -TERM -- -$pgid 2>/dev/null; sleep 2; kill -KILL -- -$pgid 2>/dev/null' INT TERM HUP
-  local deadline=$((SECONDS + ${KMATRIX_TIMEOUT:-1200}))
+  local deadline=$((SECONDS + ${KMATRIX_TIMEOUT:-1800}))
   while kill -0 "$pgid" 2>/dev/null; do
     if [ $SECONDS -ge $deadline ]; then
-      echo "kernel.sh: $rel: timed out after ${KMATRIX_TIMEOUT:-1200} s" >&2
+      echo "kernel.sh: $rel: timed out after ${KMATRIX_TIMEOUT:-1800} s" >&2
       kill -TERM -- -"$pgid" 2>/dev/null; sleep 2; kill -KILL -- -"$pgid" 2>/dev/null
       wait "$pgid" 2>/dev/null; rc=124; break
     fi

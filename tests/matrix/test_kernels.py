@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 KERNEL_SH = ROOT / "scripts" / "kernel.sh"
 SERIES = ["5.10", "6.1", "6.12", "6.18", "7.2"]
-GUEST_TIMEOUT = int(os.environ.get("KMATRIX_TIMEOUT", "1500"))
+GUEST_TIMEOUT = int(os.environ.get("KMATRIX_TIMEOUT", "1800"))
 
 pytestmark = [pytest.mark.slow, pytest.mark.matrix]
 
@@ -69,7 +69,10 @@ def test_suite_passes_in_kernel(series, tmp_path_factory):
     ]
     start = time.monotonic()
     # its own session: on a timeout the whole group goes (kernel.sh, vng, QEMU)
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    env = {**os.environ, "KMATRIX_TIMEOUT": str(GUEST_TIMEOUT)}
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         out, _ = proc.communicate(timeout=GUEST_TIMEOUT + 60)
     except subprocess.TimeoutExpired:
