@@ -336,6 +336,13 @@ class JsonEmitter(Emitter):
         self.out.flush()
 
 
+def json_writer_of(emitter: Emitter) -> JsonWriter:
+    """The JSON writer of ``emitter``, for a verb that writes JSON piece by piece under ``-j``."""
+    if not isinstance(emitter, JsonEmitter):
+        raise TypeError(f"{type(emitter).__name__} has no JSON writer")
+    return emitter.writer
+
+
 class TableEmitter(Emitter):
     """``--table``: one row per record, columns from the records' ``row()``, via tabulate."""
 

@@ -11,6 +11,7 @@ import ctypes
 import errno
 import os
 from collections.abc import Iterator
+from typing import Protocol
 
 from .errors import BpftError
 from .kernel import info as kinfo
@@ -147,7 +148,20 @@ def open_prog(prog_id: int) -> int | None:
         raise BpftError(f"can't get prog by id ({prog_id}): {e.strerror}") from None
 
 
-def full_name(fd: int, info: kinfo.ProgInfo) -> str:
+class _NamedProgInfo(Protocol):
+    """The program info fields :func:`full_name` reads: a ProgInfo or a ProgInfoRec."""
+
+    @property
+    def name(self) -> bytes: ...
+    @property
+    def btf_id(self) -> int: ...
+    @property
+    def nr_func_info(self) -> int: ...
+    @property
+    def func_info_rec_size(self) -> int: ...
+
+
+def full_name(fd: int, info: _NamedProgInfo) -> str:
     """bpftool's get_prog_full_name(): the BTF function name when the kernel's is truncated.
 
     The kernel keeps 15 characters of a name; when a name is that long and

@@ -20,7 +20,7 @@ from bpft.errors import BpftError, SilentFailure, UsageError
 from bpft.grammar import Args, is_prefix
 from bpft.kernel import info as kinfo
 from bpft.kernel import uapi
-from bpft.output import json_quote
+from bpft.output import json_quote, json_writer_of
 from bpft.parallel import PARTS_PER_WORKER, render_partitions, worker_count
 
 from .disasm import Disasm
@@ -95,13 +95,13 @@ class Dumper:
     # -- plain/JSON plumbing
     def write(self, text: str) -> None:
         if self.json:
-            self.ctx.emitter.writer.parts.append(text)
+            json_writer_of(self.ctx.emitter).parts.append(text)
         else:
             self.out.write(text)
 
     def run(self, fds: list[int]) -> None:
         many = len(fds) > 1
-        w = self.ctx.emitter.writer if self.json else None
+        w = json_writer_of(self.ctx.emitter) if self.json else None
         if w is not None and many:
             w.start_array()
         for i, fd in enumerate(fds):
@@ -201,7 +201,7 @@ class Dumper:
         if self.filepath is not None:
             self.write_file(image)
             if self.json:
-                self.ctx.emitter.writer.raw("null")
+                json_writer_of(self.ctx.emitter).raw("null")
             return
         if self.mode == "jited":
             from .jited import dump_jited
@@ -210,7 +210,7 @@ class Dumper:
             return
         if self.visual:
             if self.json:
-                self.ctx.emitter.writer.raw("null")
+                json_writer_of(self.ctx.emitter).raw("null")
             else:
                 from .cfg import dump_cfg
 
@@ -219,7 +219,7 @@ class Dumper:
         dis = Disasm(arrays.jited_ksyms, self.ksyms)
         funcs = _func_records(arrays.func_info, info.func_info_rec_size) if btf is not None else []
         if self.json:
-            w = self.ctx.emitter.writer
+            w = json_writer_of(self.ctx.emitter)
             w.raw(xlated_json(image, dis, btf, funcs, linfo, self.opcodes, self.linum, w.depth, w.pretty))
         else:
             xlated_plain(self.out, image, dis, btf, funcs, linfo, self.opcodes, self.linum)

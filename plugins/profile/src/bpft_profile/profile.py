@@ -28,12 +28,15 @@ import struct
 import time
 from collections.abc import Callable
 from enum import IntEnum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from bpft.api import Context
 from bpft.errors import EXIT_EINVAL, BpftError, UsageError
 from bpft.grammar import Args, is_prefix, strtoul
 from bpft.kernel import perf
+
+if TYPE_CHECKING:
+    from .progs import Maps
 
 MAX_NUM_PROFILE_METRICS = 4
 STATS = "stats"
@@ -218,8 +221,10 @@ def json_stats(s: StatsResult) -> dict:
 class Refused(BpftError):
     """A step the kernel refused: the message names it, the errno, and the usual cause."""
 
-    def __init__(self, step: str, err: int, why: str = ""):
-        text = f"cannot profile: {step} failed: {os.strerror(err)}"
+    def __init__(self, step: str, err: int | None, why: str = ""):
+        """``err``: the OSError's errno (None, which a syscall never leaves, reads as unknown)."""
+        reason = os.strerror(err) if err is not None else "unknown error"
+        text = f"cannot profile: {step} failed: {reason}"
         if why:
             text += f"; {why}"
         super().__init__(text)
@@ -248,7 +253,7 @@ def _lockdown() -> str | None:
 STATS_HINT = "the 'stats' metric (run count and run time from BPF stats) works without them"
 
 
-def why_load(err: int, log: str = "") -> str:
+def why_load(err: int | None, log: str = "") -> str:
     if err == _errno.EPERM:
         lock = _lockdown()
         state = f" (lockdown is '{lock}' here)" if lock else ""
@@ -264,7 +269,7 @@ def why_load(err: int, log: str = "") -> str:
     return STATS_HINT
 
 
-def why_perf(err: int) -> str:
+def why_perf(err: int | None) -> str:
     if err in (_errno.ENOENT, _errno.EOPNOTSUPP, _errno.ENODEV):
         return "this machine has no hardware PMU for this event (usual in virtual machines); " + STATS_HINT
     if err in (_errno.EACCES, _errno.EPERM):
@@ -357,14 +362,14 @@ MAP_PERCPU_ARRAY = 6
 class HardwareProfile:
     """fentry/fexit + perf events on one target, as bpftool's profiler skeleton does."""
 
-    def __init__(self, kernel: Kernel, target_fd: int, metrics: list[int], debug: Callable[[str], None] = None):
+    def __init__(self, kernel: Kernel, target_fd: int, metrics: list[int], debug: Callable[[str], None] | None = None):
         self.k = kernel
         self.target_fd = target_fd
         self.metrics = metrics
         self.debug = debug or (lambda msg: None)
         self.fds: list[int] = []  # everything to close, in order of creation
         self.events: list[int] = []
-        self.maps = None
+        self.maps: Maps | None = None  # made by start()
         self.num_cpu = 0
 
     def target_name(self) -> tuple[int, str]:
@@ -417,12 +422,13 @@ class HardwareProfile:
             try:
                 fd = self.k.prog_load(code, f"{kind}_{name}"[:15], attach, type_id, self.target_fd)
             except OSError as e:
-                if getattr(e, "log", ""):
-                    self.debug(e.log.rstrip())
+                log = getattr(e, "log", "")  # the verifier's, when the kernel wrote one
+                if log:
+                    self.debug(log.rstrip())
                 raise Refused(
                     f"loading the {kind} program for '{name}' (BPF_PROG_LOAD, BPF_TRACE_{kind.upper()})",
                     e.errno,
-                    why_load(e.errno, getattr(e, "log", "")),
+                    why_load(e.errno, log),
                 ) from None
             self.fds.append(fd)
             loaded.append(fd)
@@ -460,6 +466,7 @@ class HardwareProfile:
 
     def read(self) -> tuple[int, dict[int, Reading]]:
         """The run count and each metric's readings summed over CPUs (bpftool's profile_read_values)."""
+        assert self.maps is not None, "start() comes first"
         ncpu = self.num_cpu
         raw = self.k.lookup(self.maps.counts, 0, 8 * ncpu)
         run_cnt = sum(struct.unpack(f"<{ncpu}Q", raw[: 8 * ncpu]))
@@ -576,9 +583,9 @@ def run(ctx: Context, args: Args, kernel: Kernel | None = None) -> int:
             results += json_readings(run_cnt, readings)
             text.append(plain_readings(run_cnt, readings))
         if stats is not None:
-            s = stats.read()
-            results.append(json_stats(s))
-            text.append(plain_stats(s))
+            measured = stats.read()
+            results.append(json_stats(measured))
+            text.append(plain_stats(measured))
     finally:
         for s, h in previous.items():
             signal.signal(s, h)

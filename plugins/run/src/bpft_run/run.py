@@ -24,6 +24,7 @@ from bpft.api import Context
 from bpft.errors import BpftError
 from bpft.grammar import Args, is_prefix, parse_uint
 from bpft.kernel import syscall as sc
+from bpft.output import json_writer_of
 
 DEFAULT_SIZE = 32 * 1024  # bpftool's SZ_32K output buffers
 
@@ -115,9 +116,8 @@ def parse_args(args: Args) -> _Opts:
     """The keywords after PROG, with bpftool's messages."""
     o = _Opts()
     while args:
-        word = args.current
+        word = args.next()
         _common_prefix_error(word)
-        args.next()
         for keyword, number in _KEYWORDS:
             if is_prefix(word, keyword):
                 _need_value(args, word)
@@ -160,13 +160,13 @@ def test_run(fd: int, o: _Opts, data_in: bytes | None, ctx_in: bytes | None):
         return _run_once_only(attr, ptype, o, din, data_in, cin, ctx_in)
 
     dout = cout = None
-    if din is not None:
+    if data_in is not None:  # then din holds it
         attr.data_size_out = o.data_size_out or DEFAULT_SIZE
         dout = ctypes.create_string_buffer(attr.data_size_out)
         attr.data_in, attr.data_size_in, attr.data_out = sc.addr(din), len(data_in), sc.addr(dout)
     else:
         attr.data_size_out = o.data_size_out
-    if cin is not None:
+    if ctx_in is not None:  # then cin holds it
         attr.ctx_size_out = o.ctx_size_out or DEFAULT_SIZE
         cout = ctypes.create_string_buffer(attr.ctx_size_out)
         attr.ctx_in, attr.ctx_size_in, attr.ctx_out = sc.addr(cin), len(ctx_in), sc.addr(cout)
@@ -177,15 +177,16 @@ def test_run(fd: int, o: _Opts, data_in: bytes | None, ctx_in: bytes | None):
     try:
         sc.prog_test_run(attr)
     except OSError as e:
-        msg = f"failed to run program: {os.strerror(e.errno)}"
-        if e.errno == _errno.ENOSPC:
+        err = e.errno or 0  # always set by the syscall layer
+        msg = f"failed to run program: {os.strerror(err)}"
+        if err == _errno.ENOSPC:
             if dout is not None and attr.data_size_out > asked_data:
                 msg += f" (output data is {attr.data_size_out} bytes, data_size_out is {asked_data})"
             elif cout is not None and attr.ctx_size_out > asked_ctx:
                 msg += f" (output context is {attr.ctx_size_out} bytes, ctx_size_out is {asked_ctx})"
-        elif e.errno == _errno.EINVAL and din is None:
+        elif err == _errno.EINVAL and din is None:
             msg += f" (no data_in: {ptype or 'this'} programs need input data)"
-        raise BpftError(msg, _errcode(e.errno)) from None
+        raise BpftError(msg, _errcode(err)) from None
     data_out = dout.raw[: attr.data_size_out] if dout is not None and attr.data_size_out else None
     ctx_out = cout.raw[: attr.ctx_size_out] if cout is not None and attr.ctx_size_out else None
     return attr.retval, attr.duration, data_out, ctx_out
@@ -223,7 +224,7 @@ def _write_output(ctx: Context, data: bytes, fname: str | None, key: str) -> int
         return 0
     if fname == "-":
         if ctx.json:
-            w = ctx.emitter.writer
+            w = json_writer_of(ctx.emitter)
             w.name(key)
             w.value(list(data))
         else:
@@ -248,7 +249,7 @@ def _report(ctx: Context, message: str) -> None:
     if ctx.json:
         # bpftool nests an error object inside the result object, which no JSON
         # parser accepts; we give it as the result's "error" member instead.
-        w = ctx.emitter.writer
+        w = json_writer_of(ctx.emitter)
         w.name("error")
         w.string(message)
     else:
@@ -269,13 +270,13 @@ def run(ctx: Context, args: Args) -> int:
 
     err = 0
     if ctx.json:
-        ctx.emitter.writer.start_object()
+        json_writer_of(ctx.emitter).start_object()
     if data_out is not None:
         err += _write_output(ctx, data_out, o.data_out, "data_out")
     if ctx_out is not None:
         err += _write_output(ctx, ctx_out, o.ctx_out, "ctx_out")
     if ctx.json:
-        w = ctx.emitter.writer
+        w = json_writer_of(ctx.emitter)
         w.name("retval")
         w.value(retval)
         w.name("duration")

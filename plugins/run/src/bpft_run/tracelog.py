@@ -18,6 +18,7 @@ from bpft.api import Context
 from bpft.errors import BpftError
 from bpft.grammar import Args
 from bpft.kernel import tracefs
+from bpft.output import json_writer_of
 
 
 class _Stop(Exception):
@@ -30,7 +31,7 @@ def _stop(signum, frame):
 
 def run(ctx: Context, args: Args) -> int:
     if ctx.json:
-        ctx.emitter.writer.start_array()
+        json_writer_of(ctx.emitter).start_array()
     try:
         path = tracefs.trace_pipe_path(ctx.options.nomount, ctx.info)
     except tracefs.TracefsError as e:
@@ -81,7 +82,7 @@ def _stream(ctx: Context, fd: int) -> None:
         if not lines:
             continue
         if ctx.json:
-            w = ctx.emitter.writer
+            w = json_writer_of(ctx.emitter)
             for line in lines:
                 w.string(line.decode("utf-8", "replace") + "\n")
             out.write(w.take())

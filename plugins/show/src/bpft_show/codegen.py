@@ -75,7 +75,7 @@ def compile_text_renderer(
     groups = _groups(pieces)
     # the names the pieces read, and maybe a few more (see Expression.words): which values to
     # compute and which run values to bind; an extra one costs a little, none is missed
-    read = set()
+    read: set[str] = set()
     for when, templates in groups:
         if when is not None:
             read |= when.words
@@ -182,17 +182,18 @@ def _joined(parts: list) -> ast.expr:
     """An f-string (``ast.JoinedStr``) of literal texts, expressions and ast nodes, adjacent
     literals merged; a lone literal stays a constant."""
     values: list[ast.expr] = []
+    text = ""  # the literal text since the last placeholder
     for part in parts:
         if isinstance(part, str):
-            if not part:
-                continue
-            if values and isinstance(values[-1], ast.Constant):
-                values[-1] = ast.Constant(values[-1].value + part)
-            else:
-                values.append(ast.Constant(part))
+            text += part
             continue
+        if text:
+            values.append(ast.Constant(text))
+            text = ""
         node = part.tree if isinstance(part, Expression) else part
         values.append(ast.FormattedValue(node, -1, None))
+    if text:
+        values.append(ast.Constant(text))
     if not values:
         return ast.Constant("")
     if len(values) == 1 and isinstance(values[0], ast.Constant):
@@ -206,8 +207,9 @@ def _locate(node: ast.AST) -> None:
     if "lineno" in node._attributes:
         if "lineno" in node.__dict__:
             return
-        node.lineno = node.end_lineno = 1
-        node.col_offset = node.end_col_offset = 0
+        # mypy cannot narrow on _attributes: this node is one of those with a location
+        node.lineno = node.end_lineno = 1  # type: ignore[attr-defined]
+        node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
     for child in ast.iter_child_nodes(node):
         _locate(child)
 

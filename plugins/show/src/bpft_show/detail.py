@@ -126,12 +126,12 @@ def run(ctx: Context, args: Args, Shower) -> int:
     shower = Shower(ctx)
     em.begin_list()
     for prog_id in iter_prog_ids():
-        fd = open_prog(prog_id)
-        if fd is None:
+        prog_fd = open_prog(prog_id)  # None: unloaded since its id was read
+        if prog_fd is None:
             continue
         try:
-            em.record(_record(ctx, shower, fd, places))
+            em.record(_record(ctx, shower, prog_fd, places))
         finally:
-            os.close(fd)
+            os.close(prog_fd)
     em.end_list()
     return 0

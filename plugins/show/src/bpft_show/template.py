@@ -79,10 +79,14 @@ def parse_together(expressions) -> None:
     if not todo:
         return
     text = "(\n" + "".join(f"({e.source.strip()}),\n" for e in todo) + ")"
+    trees: list[ast.expr] = []
     try:
-        trees = ast.parse(text, mode="eval").body.elts
+        together = ast.parse(text, mode="eval").body
     except SyntaxError:
-        trees = []
+        pass
+    else:
+        if isinstance(together, ast.Tuple):  # else some source closed the parentheses: parse alone
+            trees = together.elts
     if len(trees) != len(todo):
         for e in todo:
             e.tree  # noqa: B018 - parsed alone, the culprit names itself
@@ -110,11 +114,11 @@ class Template:
 
     def render(self, namespace: dict) -> str:
         """The text, each placeholder's value formatted as an f-string would (``format(value)``)."""
-        return "".join(part if type(part) is str else format(part.eval(namespace)) for part in self.parts)
+        return "".join(part if isinstance(part, str) else format(part.eval(namespace)) for part in self.parts)
 
     def expressions(self) -> list[Expression]:
         """The placeholders."""
-        return [part for part in self.parts if type(part) is not str]
+        return [part for part in self.parts if not isinstance(part, str)]
 
     def names(self) -> set[str]:
         """The names the placeholders read."""
@@ -174,7 +178,8 @@ def _unescape(text: str, source: str, where: str) -> str:
     layout needs; codecs' unicode_escape would cost an import at start-up)."""
     if "\\" not in text:
         return text
-    out, pos = [], 0
+    out: list[str] = []
+    pos = 0
     while (i := text.find("\\", pos)) >= 0:
         decoded = _ESCAPES.get(text[i + 1 : i + 2])
         if decoded is None:
@@ -187,7 +192,8 @@ def _unescape(text: str, source: str, where: str) -> str:
 
 def names_read(tree: ast.AST) -> set[str]:
     """The names an expression tree reads, less those its comprehensions bind."""
-    read, bound = set(), set()
+    read: set[str] = set()
+    bound: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)

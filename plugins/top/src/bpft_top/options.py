@@ -25,7 +25,7 @@ MAX_INTERVAL = 86400.0
 
 class TopOptions(NamedTuple):
     interval: float = DEFAULT_INTERVAL
-    count: int | None = None  # intervals to report; None: until interrupted
+    max_intervals: int | None = None  # ``count N``: intervals to report; None: until interrupted
     sort: SortKey = SortKey.CPU
     prog_fds: list[int] | None = None  # the PROG's programs (open), None for every program
 
@@ -55,7 +55,7 @@ def parse_sort(text: str) -> SortKey:
     raise BpftError(f"unknown sort key '{text}' (one of {names})")
 
 
-PARSERS = {"interval": parse_interval, "count": parse_count, "sort": parse_sort}
+KEYWORDS = ("interval", "count", "sort")  # in the order a prefix matches them
 
 
 def _starts_handle(ctx: Context, word: str | None) -> bool:
@@ -70,23 +70,27 @@ def parse(ctx: Context, args: Args) -> TopOptions:
         if not fds:
             raise BpftError("no program matches this handle")
     try:
-        seen: dict[str, object] = {}
+        seen: set[str] = set()
+        interval = DEFAULT_INTERVAL
+        max_intervals: int | None = None
+        sort = SortKey.CPU
         while args:
             word = args.current
-            keyword = next((k for k in PARSERS if word and is_prefix(word, k)), None)
+            keyword = next((k for k in KEYWORDS if word and is_prefix(word, k)), None)
             if keyword is None:
                 raise args.bad()
             if keyword in seen:
                 raise BpftError(f"'{keyword}' given twice")
+            seen.add(keyword)
             args.next()
             value = args.value()
-            seen[keyword] = PARSERS[keyword](value)
-        return TopOptions(
-            seen.get("interval", DEFAULT_INTERVAL),  # type: ignore[arg-type]
-            seen.get("count"),  # type: ignore[arg-type]
-            seen.get("sort", SortKey.CPU),  # type: ignore[arg-type]
-            fds,
-        )
+            if keyword == "interval":
+                interval = parse_interval(value)
+            elif keyword == "count":
+                max_intervals = parse_count(value)
+            else:
+                sort = parse_sort(value)
+        return TopOptions(interval, max_intervals, sort, fds)
     except BaseException:
         for fd in fds or ():
             os.close(fd)

@@ -23,7 +23,7 @@ from bpft.grammar import Args
 from bpft.output import Record
 
 from . import headless, options, rates
-from .sample import Sampler
+from .sample import Sample, Sampler
 from .stats import StatsSession
 
 
@@ -52,7 +52,7 @@ class Session:
         self.sampler = Sampler(opts.prog_fds)
         self.cpus = online_cpus()
         self.want_pids = want_pids
-        self.previous = None
+        self.previous: Sample | None = None  # the last sample: baseline() takes the first
 
     def refs(self) -> dict:
         if not self.want_pids:
@@ -66,6 +66,7 @@ class Session:
 
     def measure(self) -> rates.Interval:
         """Sample now and return the interval since the previous sample."""
+        assert self.previous is not None, "baseline() comes first"
         current = self.sampler.sample()
         iv = rates.interval(self.previous, current, self.cpus, self.refs())
         self.previous = current
@@ -75,9 +76,10 @@ class Session:
         """Each interval as it ends, ``count`` of them or forever. ``wait(seconds)`` sleeps
         (the full-screen view waits for keys meanwhile); the clock does not drift."""
         wait = wait or time.sleep
+        assert self.previous is not None, "baseline() comes first"
         due = self.previous.monotonic_ns / 1e9  # samples begin an interval apart
         done = 0
-        while self.opts.count is None or done < self.opts.count:
+        while self.opts.max_intervals is None or done < self.opts.max_intervals:
             due += self.opts.interval
             left = due - time.monotonic()
             if left > 0:
@@ -115,7 +117,7 @@ def _headless(ctx: Context, session: Session) -> None:
 
 def run(ctx: Context, args: Args) -> int:
     opts = options.parse(ctx, args)
-    headless_asked = ctx.json or ctx.options.format == "table" or opts.count is not None
+    headless_asked = ctx.json or ctx.options.format == "table" or opts.max_intervals is not None
     interactive = not headless_asked and sys.stdout.isatty() and sys.stdin.isatty()
     if ctx.json:  # one object per interval, each on its line, at once
         ctx.emitter = headless.JsonLinesEmitter(pretty=ctx.options.pretty)

@@ -96,7 +96,7 @@ class View:
             self._resized()
             return
         if self.typing is not None:
-            self._filter_key(ch)
+            self._filter_key(ch, self.typing)
             return
         if ch in (ord("q"), ord("Q")):
             raise Quit()
@@ -116,10 +116,12 @@ class View:
     def _resized(self) -> None:
         # ncurses may take the size from LINES/COLUMNS, which do not follow a resize:
         # ask the terminal itself (resizeterm queues another KEY_RESIZE, so only on a change)
+        terminal = sys.__stdout__  # None only without a stdout: then curses' own size stands
         try:
-            size = os.get_terminal_size(sys.__stdout__.fileno())
-            if curses.is_term_resized(size.lines, size.columns):
-                curses.resizeterm(size.lines, size.columns)
+            if terminal is not None:
+                size = os.get_terminal_size(terminal.fileno())
+                if curses.is_term_resized(size.lines, size.columns):
+                    curses.resizeterm(size.lines, size.columns)
         except (OSError, ValueError, curses.error):
             pass
         curses.update_lines_cols()
@@ -127,15 +129,16 @@ class View:
         # rather than what curses believes has changed
         self.screen.clearok(True)
 
-    def _filter_key(self, ch: int) -> None:
+    def _filter_key(self, ch: int, typing: str) -> None:
+        """A key while the filter is typed; ``typing`` is what is typed so far."""
         if ch in _ENTERS:
-            self.filter, self.typing = self.typing.strip(), None
+            self.filter, self.typing = typing.strip(), None
         elif ch == _ESC:
             self.filter, self.typing = self.filter_before, None
         elif ch in _BACKSPACES:
-            self.typing = self.typing[:-1]
+            self.typing = typing[:-1]
         elif 32 <= ch < 127:
-            self.typing += chr(ch)
+            self.typing = typing + chr(ch)
 
     def _move(self, step: int) -> None:
         rows = self.rows()
@@ -180,7 +183,7 @@ class View:
         ids = [r.id for r in rows]
         if rows and self.selected not in ids:
             self.selected = ids[0]
-        at = ids.index(self.selected) if rows else 0
+        at = ids.index(self.selected) if self.selected in ids else 0  # in ids whenever there are rows
         if at < self.first_row:
             self.first_row = at
         elif at >= self.first_row + body:
