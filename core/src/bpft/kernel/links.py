@@ -18,62 +18,9 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from . import syscall as sc
+from .uapi import AttachType, LinkType
 
 _u32, _u64 = ctypes.c_uint32, ctypes.c_uint64
-
-
-class LinkType(IntEnum):
-    """enum bpf_link_type."""
-
-    UNSPEC = 0
-    RAW_TRACEPOINT = 1
-    TRACING = 2
-    CGROUP = 3
-    ITER = 4
-    NETNS = 5
-    XDP = 6
-    PERF_EVENT = 7
-    KPROBE_MULTI = 8
-    STRUCT_OPS = 9
-    NETFILTER = 10
-    TCX = 11
-    UPROBE_MULTI = 12
-    NETKIT = 13
-    SOCKMAP = 14
-
-
-#: libbpf 1.1's names of the link types (what bpftool 7.1 prints); newer ones print as ``type N``.
-LINK_TYPE_NAMES_V71 = (
-    "unspec",
-    "raw_tracepoint",
-    "tracing",
-    "cgroup",
-    "iter",
-    "netns",
-    "xdp",
-    "perf_event",
-    "kprobe_multi",
-    "struct_ops",
-)
-
-
-class AttachType(IntEnum):
-    """The members of enum bpf_attach_type that bpft attaches by name."""
-
-    CGROUP_INET_INGRESS = 0
-    CGROUP_INET_EGRESS = 1
-    FLOW_DISSECTOR = 17
-    TRACE_RAW_TP = 23
-    TRACE_FENTRY = 24
-    TRACE_FEXIT = 25
-    MODIFY_RETURN = 26
-    LSM_MAC = 27
-    TRACE_ITER = 28
-    SK_LOOKUP = 36
-    XDP = 37
-    PERF_EVENT = 41
-    TCX_INGRESS = 46
-    TCX_EGRESS = 47
 
 
 class PerfEventType(IntEnum):

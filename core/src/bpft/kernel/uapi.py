@@ -49,9 +49,10 @@ class ProgType(IntEnum):
     SYSCALL = 31
 
 
-def _name_tables(kind: type[IntEnum]) -> tuple[tuple[str, ...], dict[str, int]]:
-    """An enum's names by value (index = value) and its values by name."""
-    names = tuple(member.name.lower() for member in kind)
+def _name_tables(kind: type[IntEnum], last: int | None = None) -> tuple[tuple[str, ...], dict[str, int]]:
+    """An enum's names by value (index = value) and its values by name; with ``last``,
+    only the members up to it (the names libbpf 1.1 knows, which bpftool 7.1 prints)."""
+    names = tuple(member.name.lower() for member in kind if last is None or member <= last)
     return names, {name: i for i, name in enumerate(names)}
 
 
@@ -104,7 +105,7 @@ MAP_TYPE_NAMES, MAP_TYPE = _name_tables(MapType)
 
 
 class AttachType(IntEnum):
-    """enum bpf_attach_type, as far as libbpf 1.1 names it."""
+    """enum bpf_attach_type."""
 
     CGROUP_INET_INGRESS = 0
     CGROUP_INET_EGRESS = 1
@@ -150,9 +151,14 @@ class AttachType(IntEnum):
     PERF_EVENT = 41
     TRACE_KPROBE_MULTI = 42
     LSM_CGROUP = 43
+    # newer than libbpf 1.1: no names in ATTACH_TYPE_NAMES (bpftool 7.1 prints the number)
+    STRUCT_OPS = 44
+    NETFILTER = 45
+    TCX_INGRESS = 46
+    TCX_EGRESS = 47
 
 
-ATTACH_TYPE_NAMES, ATTACH_TYPE = _name_tables(AttachType)
+ATTACH_TYPE_NAMES, ATTACH_TYPE = _name_tables(AttachType, last=AttachType.LSM_CGROUP)
 
 
 def prog_type_name(value: int) -> str | None:
@@ -169,7 +175,7 @@ def attach_type_name(value: int) -> str | None:
 
 
 class LinkType(IntEnum):
-    """enum bpf_link_type, as far as libbpf 1.1 names it."""
+    """enum bpf_link_type."""
 
     UNSPEC = 0
     RAW_TRACEPOINT = 1
@@ -181,9 +187,16 @@ class LinkType(IntEnum):
     PERF_EVENT = 7
     KPROBE_MULTI = 8
     STRUCT_OPS = 9
+    # newer than libbpf 1.1: no names in LINK_TYPE_NAMES (bpftool 7.1 prints "type N")
+    NETFILTER = 10
+    TCX = 11
+    UPROBE_MULTI = 12
+    NETKIT = 13
+    SOCKMAP = 14
 
 
-LINK_TYPE_NAMES, LINK_TYPE = _name_tables(LinkType)
+#: libbpf 1.1's names of the link types (what bpftool 7.1 prints), by value
+LINK_TYPE_NAMES, LINK_TYPE = _name_tables(LinkType, last=LinkType.STRUCT_OPS)
 
 
 def link_type_name(value: int) -> str | None:

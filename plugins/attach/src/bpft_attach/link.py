@@ -50,7 +50,7 @@ def parse_link_fd(args: Args) -> int:
 
 
 def _type_name(kind: int) -> str | None:
-    names = links.LINK_TYPE_NAMES_V71
+    names = uapi.LINK_TYPE_NAMES
     return names[kind] if 0 <= kind < len(names) else None
 
 
