@@ -11,11 +11,10 @@ import ctypes
 import errno
 import os
 from collections.abc import Iterator
-from typing import Protocol
-
 from .errors import BpftError
 from .kernel import info as kinfo
 from .kernel import syscall as sc
+from .records import TYPE_CHECKING
 
 MAX_PROG_FULL_NAME = 128
 
@@ -148,17 +147,20 @@ def open_prog(prog_id: int) -> int | None:
         raise BpftError(f"can't get prog by id ({prog_id}): {e.strerror}") from None
 
 
-class _NamedProgInfo(Protocol):
-    """The program info fields :func:`full_name` reads: a ProgInfo or a ProgInfoRec."""
+if TYPE_CHECKING:  # typing costs start-up (~2 ms): for the checker only
+    from typing import Protocol
 
-    @property
-    def name(self) -> bytes: ...
-    @property
-    def btf_id(self) -> int: ...
-    @property
-    def nr_func_info(self) -> int: ...
-    @property
-    def func_info_rec_size(self) -> int: ...
+    class _NamedProgInfo(Protocol):
+        """The program info fields :func:`full_name` reads: a ProgInfo or a ProgInfoRec."""
+
+        @property
+        def name(self) -> bytes: ...
+        @property
+        def btf_id(self) -> int: ...
+        @property
+        def nr_func_info(self) -> int: ...
+        @property
+        def func_info_rec_size(self) -> int: ...
 
 
 def full_name(fd: int, info: _NamedProgInfo) -> str:
