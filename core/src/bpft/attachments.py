@@ -22,10 +22,11 @@ import struct
 from collections import defaultdict
 from typing import NamedTuple
 
-from .kernel import links, netlink, query, uapi
 from .kernel import info as kinfo
+from .kernel import links, netlink, query, uapi
 from .kernel import syscall as sc
-from .kernel.links import AttachType, LinkInfo, LinkType, PerfEventType
+from .kernel.links import LinkInfo, PerfEventType
+from .kernel.uapi import AttachType, LinkType
 
 
 class Place(NamedTuple):
@@ -83,7 +84,7 @@ class CgroupPaths(dict):
             return
         self.walked = True
         for mnt in cgroup2_mounts():
-            for top, dirs, _ in os.walk(mnt):
+            for top, _dirs, _ in os.walk(mnt):
                 try:
                     self[os.stat(top).st_ino] = top
                 except OSError:

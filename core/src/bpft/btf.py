@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
+
 from .output import RawJson
 from .records import TYPE_CHECKING, NamedTuple
 

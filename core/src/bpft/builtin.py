@@ -8,9 +8,9 @@ output formats.
 from __future__ import annotations
 
 from .api import Command, HandleKind, HelpLine, OutputFormat
+from .formats import make_json, make_plain, make_table
 from .grammar import OptionSpec
 from .hookspecs import hookimpl
-from .formats import make_json, make_plain, make_table
 
 HELP_SPEC_MAP = "MAP := { id MAP_ID | pinned FILE | name MAP_NAME }"
 HELP_SPEC_PROGRAM = "PROG := { id PROG_ID | pinned FILE | tag PROG_TAG | name PROG_NAME }"

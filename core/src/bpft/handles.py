@@ -14,13 +14,12 @@ from __future__ import annotations
 import os
 import re
 
-from .errors import BpftError, UsageError
-from .grammar import Args, parse_uint
+from .errors import BpftError
+from .grammar import parse_uint
 from .kernel import fs
 from .kernel import info as kinfo
 from .kernel import syscall as sc
 from .progs import MAX_PROG_FULL_NAME, full_name, render_prog_infos
-
 
 # --- core's handle kinds ---------------------------------------------------------
 

@@ -11,7 +11,8 @@ The numbers are the kernel's UAPI (include/uapi/linux/bpf.h, bpf_common.h).
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+
+from .records import NamedTuple  # typing.NamedTuple without importing typing (start-up)
 
 # --- classes (code & 0x07)
 BPF_LD, BPF_LDX, BPF_ST, BPF_STX = 0x00, 0x01, 0x02, 0x03

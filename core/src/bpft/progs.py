@@ -11,6 +11,7 @@ import ctypes
 import errno
 import os
 from collections.abc import Iterator
+
 from .errors import BpftError
 from .kernel import info as kinfo
 from .kernel import syscall as sc

@@ -15,10 +15,10 @@ import os
 import struct
 from collections.abc import Iterator
 from enum import IntEnum
-from typing import NamedTuple
 
+from ..records import NamedTuple  # typing's, without importing typing (start-up)
 from . import syscall as sc
-from .uapi import AttachType, LinkType
+from .uapi import LinkType
 
 _u32, _u64 = ctypes.c_uint32, ctypes.c_uint64
 

@@ -16,7 +16,8 @@ import socket
 import struct
 from collections.abc import Iterator
 from enum import IntEnum
-from typing import NamedTuple
+
+from ..records import NamedTuple  # typing's, without importing typing (start-up)
 
 NETLINK_ROUTE = 0
 

@@ -10,7 +10,8 @@ from ..errors import BpftError
 from ..kernel import info as kinfo
 from ..kernel import syscall as sc
 from ..kernel import uapi
-from ..kernel.links import AttachType, LinkInfo, LinkType, PerfEventType
+from ..kernel.links import LinkInfo, PerfEventType
+from ..kernel.uapi import AttachType, LinkType
 
 PROG_TYPE = uapi.PROG_TYPE  # program type numbers by libbpf name
 

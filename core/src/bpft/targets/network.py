@@ -10,7 +10,8 @@ import socket
 from ..errors import BpftError
 from ..kernel import fs, netlink, uapi
 from ..kernel import syscall as sc
-from ..kernel.links import AttachType, LinkInfo, LinkType, XdpFlags
+from ..kernel.links import LinkInfo, XdpFlags
+from ..kernel.uapi import AttachType, LinkType
 from .base import PROG_TYPE, Attached, Target, create_link, refused
 
 CGROUP2_SUPER_MAGIC = 0x63677270

@@ -10,7 +10,8 @@ from ..errors import BpftError
 from ..kernel import info as kinfo
 from ..kernel import probes
 from ..kernel import syscall as sc
-from ..kernel.links import AttachType, LinkType, PerfEventType
+from ..kernel.links import PerfEventType
+from ..kernel.uapi import AttachType, LinkType
 from .base import PROG_TYPE, Attached, Target, perf_event_is, perf_link, refused
 
 

@@ -20,7 +20,8 @@ from bpft.handles import open_pinned
 from bpft.kernel import info as kinfo
 from bpft.kernel import links, uapi
 from bpft.kernel import syscall as sc
-from bpft.kernel.links import LinkInfo, LinkType
+from bpft.kernel.links import LinkInfo
+from bpft.kernel.uapi import LinkType
 from bpft.output import Record
 from bpft.pinning import pin_fd
 

@@ -16,7 +16,11 @@ may change. They are imported when first used, so that registering the CLI verbs
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+
+from bpft.records import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing costs start-up: annotations only
+    from typing import Any
 
 __all__ = [
     "open_object",

@@ -28,7 +28,11 @@ import errno as _errno
 import struct
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple
+
+from bpft.records import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:  # typing costs start-up: annotations only
+    from typing import Any
 
 from bpft import btf as _btf
 from bpft.btf import (

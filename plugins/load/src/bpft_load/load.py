@@ -7,7 +7,6 @@ import os
 import sys
 
 from bpft.api import Context
-from bpft.attach import autoattach
 from bpft.errors import BpftError
 from bpft.grammar import Args, is_prefix, strtoul
 
@@ -267,6 +266,8 @@ def _pin(ctx: Context, obj, request: _Request) -> None:
         except LoadError:
             raise BpftError("failed to pin all programs") from None
         if request.auto_attach:  # a failure removes the links it made and the program pins
+            from bpft.attach import autoattach  # the attach targets: only for autoattach
+
             named = [(p.name, p.spec.sec_name, p.fd) for p in obj.program_list]
             obj.pins += autoattach(named, prog_pins, ctx.info, ctx.options.nomount)
     if request.pinmaps:

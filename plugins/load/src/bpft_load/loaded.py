@@ -12,7 +12,11 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Iterator
-from typing import Any
+
+from bpft.records import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing costs start-up: annotations only
+    from typing import Any
 
 from bpft.kernel import fs
 from bpft.kernel import syscall as sc

@@ -11,7 +11,11 @@ class building were a measurable part of a whole ``loadall`` (docs/design-notes.
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
-from typing import Any
+
+from bpft.records import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing costs start-up: annotations only
+    from typing import Any
 
 INSN = 8  # bytes per BPF instruction
 BPF_F_RDONLY_PROG, BPF_F_MMAPABLE = 1 << 7, 1 << 10  # map flags the open phase sets

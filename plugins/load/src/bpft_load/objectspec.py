@@ -3,7 +3,7 @@ opened object, and the way into the kernel (:meth:`ObjectSpec.load`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from bpft.records import TYPE_CHECKING
 
 from .log import Log
 from .model import ObjectModel

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 
+from bpft import pinning
 from bpft.api import Context
 from bpft.errors import EXIT_FAILURE, BpftError
 from bpft.grammar import Args
 from bpft.output import JsonEmitter
-from bpft import pinning
 
 
 def pin_fd(ctx: Context, fd: int, name: str) -> None:

@@ -6,9 +6,8 @@ Matching is libbpf's ``sec_def_matches``: ``"x+"`` matches ``x`` or ``x/...``,
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from bpft.kernel.uapi import AttachType, ProgType
+from bpft.records import NamedTuple  # typing's, without importing typing (start-up)
 
 NONE, EXP_ATTACH_OPT, ATTACHABLE, ATTACH_BTF, SLEEPABLE, XDP_FRAGS = 0, 1, 2, 4, 8, 16
 ATTACHABLE_OPT = ATTACHABLE | EXP_ATTACH_OPT

@@ -8,7 +8,10 @@ they are.
 
 from __future__ import annotations
 
-from typing import Any
+from bpft.records import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing costs start-up: annotations only
+    from typing import Any
 
 from bpft import btf as B
 

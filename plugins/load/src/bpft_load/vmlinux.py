@@ -47,7 +47,11 @@ import struct
 import zlib
 from array import array
 from itertools import accumulate, compress
-from typing import Any
+
+from bpft.records import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing costs start-up: annotations only
+    from typing import Any
 
 from bpft import btf as _btf
 from bpft.btf import Type

@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Sequence
+
 from bpft.output import render_json
 from bpft.records import TYPE_CHECKING
 
