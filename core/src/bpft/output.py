@@ -336,6 +336,12 @@ class JsonEmitter(Emitter):
         self.out.flush()
 
 
+def reply_null(emitter: Emitter) -> None:
+    """bpftool's reply of a verb that prints nothing: ``null`` under ``-j``, nothing else."""
+    if isinstance(emitter, JsonEmitter):
+        emitter.writer.raw("null")
+
+
 def json_writer_of(emitter: Emitter) -> JsonWriter:
     """The JSON writer of ``emitter``, for a verb that writes JSON piece by piece under ``-j``."""
     if not isinstance(emitter, JsonEmitter):

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from bpft.api import Context
-from bpft.output import JsonEmitter
+from bpft.output import reply_null
 
 
 def done(ctx: Context) -> int:
     """Write bpftool's JSON ``null`` if the output is JSON; the exit status 0."""
-    if isinstance(ctx.emitter, JsonEmitter):
-        ctx.emitter.writer.raw("null")
+    reply_null(ctx.emitter)
     return 0

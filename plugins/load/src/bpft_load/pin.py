@@ -13,7 +13,7 @@ from bpft import pinning
 from bpft.api import Context
 from bpft.errors import EXIT_FAILURE, BpftError
 from bpft.grammar import Args
-from bpft.output import JsonEmitter
+from bpft.output import reply_null
 
 
 def pin_fd(ctx: Context, fd: int, name: str) -> None:
@@ -31,6 +31,5 @@ def run(ctx: Context, args: Args) -> int | None:
         pin_fd(ctx, fd, name)
     finally:
         os.close(fd)
-    if isinstance(ctx.emitter, JsonEmitter):
-        ctx.emitter.writer.raw("null")
+    reply_null(ctx.emitter)
     return 0
