@@ -1,6 +1,6 @@
 """bpft prog loadall against bpftool, in one run: wall time beyond each tool's start-up.
 
-    python3 bench/bench_load.py [-n N] [--cold] [--baseline SRC] [OBJ ...]
+    python3 bench/bench_load.py [-n N] [--cold] [--use-loader] [--baseline SRC] [OBJ ...]
 
 For each object: the median wall time of ``loadall`` (pins removed between
 runs) minus the median of the tool's bare start-up (``bpft --version``,
@@ -16,6 +16,9 @@ untimed run of each command first, which leaves the vmlinux name index cached
 compiled (PYTHONDONTWRITEBYTECODE is dropped from the children's environment;
 an installed wheel ships compiled bytecode). ``--cold`` gives every bpft run an
 empty cache directory instead: the first load after boot.
+
+``--use-loader`` times ``-L prog load`` instead (a generated loader program, run once;
+nothing is pinned).
 
 ``--baseline SRC`` also times another revision of the load plugin in the same
 run, e.g. ``git archive REV plugins/load/src | tar -x -C /tmp/rev`` then
@@ -75,6 +78,7 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=21, help="timed rounds per object")
     ap.add_argument("--cold", action="store_true", help="an empty vmlinux index cache for every bpft run")
     ap.add_argument("--baseline", metavar="SRC", help="another bpft_load source tree to time in the same run")
+    ap.add_argument("--use-loader", action="store_true", help="time -L prog load (a generated loader) instead")
     ap.add_argument("objs", nargs="*")
     a = ap.parse_args()
     objs = a.objs or [
@@ -84,12 +88,13 @@ def main() -> int:
     ]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     bpft = bpft_exe()
-    tools = [_Tool("bpftool", ["bpftool", "version"], ["bpftool", "prog", "loadall"], env)]
+    verb = ["-L", "prog", "load"] if a.use_loader else ["prog", "loadall"]
+    tools = [_Tool("bpftool", ["bpftool", "version"], ["bpftool", *verb], env)]
     if a.baseline:
         src = os.path.abspath(a.baseline)
         benv = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))}
-        tools.append(_Tool("baseline", [*bpft, "--version"], [*bpft, "prog", "loadall"], benv, a.cold))
-    tools.append(_Tool("bpft", [*bpft, "--version"], [*bpft, "prog", "loadall"], env, a.cold))
+        tools.append(_Tool("baseline", [*bpft, "--version"], [*bpft, *verb], benv, a.cold))
+    tools.append(_Tool("bpft", [*bpft, "--version"], [*bpft, *verb], env, a.cold))
 
     from bpft_load.vmlinux import cache_dir
 
@@ -97,7 +102,8 @@ def main() -> int:
         print("cold: every bpft run starts with an empty vmlinux index cache (BPFT_CACHE_DIR=<new dir>)")
     else:
         print(f"warm: vmlinux index cached in {cache_dir()}, bytecode compiled, one untimed run of each command first")
-    print(f"{a.n} interleaved rounds; ms = median wall time of loadall minus median start-up of the same tool;")
+    what = " ".join(verb)
+    print(f"{a.n} interleaved rounds; ms = median wall time of {what} minus median start-up of the same tool;")
     print("ratios of those wall times, and (cpu) of user+system CPU times, a check on a busy machine")
     base = Path(f"/sys/fs/bpf/bpft_bench_{uuid.uuid4().hex[:8]}")
     base.mkdir()
@@ -108,7 +114,7 @@ def main() -> int:
         print(f"{'object':24}{cols}{ratios}")
         starts: dict[str, list[tuple[float, float, int]]] = {t.name: [] for t in tools}
         for obj in objs:
-            ok = subprocess.run(["bpftool", "prog", "loadall", obj, str(pin)], capture_output=True).returncode == 0
+            ok = subprocess.run(["bpftool", *verb, obj, str(pin)], capture_output=True).returncode == 0
             shutil.rmtree(pin, ignore_errors=True)
             if not ok:
                 print(f"{Path(obj).name:24} (bpftool cannot load it here)")

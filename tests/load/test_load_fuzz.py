@@ -55,3 +55,20 @@ def _load_mutated(obj: Path, pin_dir: Path) -> None:
             assert not pin_dir.exists() or not os.listdir(pin_dir)
     finally:
         shutil.rmtree(pin_dir, ignore_errors=True)
+
+
+@pytest.mark.kernel
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(blob=mutated())
+def test_mutated_objects_through_a_generated_loader(blob, tmp_path_factory):
+    """``-L prog load``: libbpf's exit statuses, never a traceback, nothing pinned."""
+    d = tmp_path_factory.mktemp("fuzzL")
+    obj = d / "m.o"
+    obj.write_bytes(blob)
+    pin = Path("/sys/fs/bpf") / f"bpft_fuzzL_{os.getpid()}_{d.name}"
+    with byname_pins_removed(None):
+        r = run_bpft("-L", "prog", "load", str(obj), str(pin))
+    assert "Traceback" not in r.stderr_text, r.stderr_text[-2000:]
+    assert not pin.exists()
+    if r.returncode and "Error: " in r.stderr_text:
+        assert r.stderr_text.rstrip().splitlines()[-1].startswith("Error: ")

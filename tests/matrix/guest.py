@@ -153,3 +153,75 @@ def libxdp_dir() -> Path | None:
 
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+# what differs between two runs of the same loader: kernel addresses, ids, fds, timings
+_LOADER_RUN_NOISE = (
+    (re.compile(r"0x[0-9a-f]{8,}"), "ADDR"),
+    (re.compile(r"\b(map_id|id|fd)=\d+"), r"\1=N"),
+    (re.compile(r"verification time \d+ usec"), "verification time N usec"),
+)
+
+
+def _unnoised(text: str) -> str:
+    for pattern, replacement in _LOADER_RUN_NOISE:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def loader_like_bpftool(obj: str, *flags: str) -> list[str]:
+    """``-L prog load`` with both tools: the differences (none expected).
+
+    The same status; the same stdout (with ``-d`` the loader's instructions) and
+    stderr (libbpf's lines, the ``gen:`` ones among them, the run's result and the
+    verifier's log), masking only addresses, ids, fds and timings; and nothing left
+    behind by either: no pin in the pin path, no program of the object loaded."""
+    pin = Path("/sys/fs/bpf") / f"bpft_loader_{os.getpid()}"
+    diffs = []
+    for tool in (bpftool, bpft):
+        before = _loaded_prog_names()
+        r = tool(*flags, "-L", "prog", "load", obj, str(pin))
+        if tool is bpftool:
+            theirs = r
+        else:
+            ours = r
+        if pin.exists():
+            diffs.append(f"{tool.__name__} pinned {pin}")
+            subprocess.run(["rm", "-rf", str(pin)])
+        left = _loaded_prog_names() - before
+        if left:
+            diffs.append(f"{tool.__name__} left programs loaded: {sorted(left)}")
+    if ours.status != theirs.status:
+        diffs.append(f"status: bpftool {theirs.status}, bpft {ours.status}")
+    gen_a = [line for line in theirs.stderr.splitlines() if line.startswith("libbpf: gen:")]
+    gen_b = [line for line in ours.stderr.splitlines() if line.startswith("libbpf: gen:")]
+    if gen_a != gen_b:
+        diffs.append(f"gen: lines differ: {gen_a} vs {gen_b}")
+    if _unnoised(ours.stdout) != _unnoised(theirs.stdout):
+        diffs.append("stdout differs")
+    if _unnoised(ours.stderr) != _unnoised(theirs.stderr):
+        diffs.append("stderr differs")
+    return diffs
+
+
+def _loaded_prog_names() -> set[tuple[int, str]]:
+    """(id, name) of every program in the kernel."""
+    from bpft.kernel import info, syscall
+
+    out = set()
+    prog_id = 0
+    while True:
+        next_id = syscall.prog_get_next_id(prog_id)
+        if next_id is None:
+            return out
+        prog_id = next_id
+        try:
+            fd = syscall.prog_get_fd_by_id(prog_id)
+        except OSError:
+            continue
+        try:
+            out.add((prog_id, info.prog_info(fd).name.decode(errors="replace")))
+        except OSError:
+            pass
+        finally:
+            os.close(fd)

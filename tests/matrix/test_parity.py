@@ -31,6 +31,7 @@ from guest import (  # noqa: E402
     bpftool,
     have,
     libxdp_dir,
+    loader_like_bpftool,
     loads_like_bpftool,
     requires,
     same,
@@ -320,3 +321,36 @@ def test_tracelog_shows_a_printk(progs, tmp_path):
     assert proc.returncode == 0 and b"Traceback" not in err
     line = next(x for x in seen.decode().splitlines() if f"{value:x}" in x)
     assert re.match(r"^\s*\S.*\[\d{3}\] .{4,5} +\d+\.\d{6}: bpf_trace_printk: bpft-matrix-printk [0-9a-f]+$", line), line
+
+
+# --- -L: load through a generated loader program -------------------------------------
+
+# what each guest runs: a tracing program with its BTF attach target, global data
+# (update, freeze), CO-RE relocated by the kernel, a load that libbpf refuses to
+# generate (prog-array slots), a verifier refusal, ksyms and kfuncs looked up by the
+# loader, with -d one whose log is short; plus libxdp's dispatcher
+LOADER_CASES = [
+    ("attach_trace.o", ()),
+    ("attach_trace.o", ("-d",)),
+    ("matrix_progs.o", ()),
+    ("core_fields.o", ()),
+    ("load_maps.o", ()),
+    ("load_bad_verifier.o", ()),
+    ("load_genloader.o", ()),
+    ("../../examples/hello.bpf.o", ("-j",)),
+]
+
+
+@pytest.mark.parametrize(("obj", "flags"), LOADER_CASES)
+def test_use_loader_like_bpftool(obj, flags):
+    """``-L prog load``: the same status, output and ``gen:`` lines as bpftool, with
+    ``-d`` the same loader instructions and verifier log; nothing left loaded or pinned."""
+    assert not loader_like_bpftool(str(BPF_DIR / obj), *flags)
+
+
+def test_use_loader_libxdp_like_bpftool():
+    d = libxdp_dir()
+    if d is None:
+        pytest.skip("libxdp1's objects not fetched (BPFT_LIBXDP_DIR; scripts/kernel.sh fetch)")
+    obj = next(d.rglob("xdp-dispatcher.o"))
+    assert not loader_like_bpftool(str(obj))

@@ -124,8 +124,11 @@ def _load_quick_syscall():
 _quick_syscall = _load_quick_syscall()
 
 
-def bpf(cmd: int, attr: ctypes.Structure) -> int:
-    """Issue ``bpf(cmd, &attr, sizeof(attr))``; return the result or raise BpfError."""
+def bpf(cmd: int, attr: ctypes.Structure | ctypes.Array[ctypes.c_char]) -> int:
+    """Issue ``bpf(cmd, &attr, sizeof(attr))``; return the result or raise BpfError.
+
+    ``attr`` is a layout of :mod:`ctypes`, or raw bytes (a ``c_char`` array over a
+    bytearray) for a caller that packs the attr itself."""
     ret = _syscall(_nr, cmd, ctypes.addressof(attr), ctypes.sizeof(attr))
     if ret < 0:
         err = ctypes.get_errno()

@@ -7,6 +7,9 @@ then load it, with no libbpf and no clang.
     with spec.load() as obj:                        # maps created, programs loaded
         obj.programs["xdp_prog"].fd
         obj.pin("/sys/fs/bpf/x")                    # pins stay after the block
+    loader = spec.generate_loader()                 # or: as a loader program (bpftool -L)
+    with bpft_load.load_and_run(loader) as run:     # run.err, run.map_fds, run.prog_fds
+        ...
 
 The names below are the public API (docs/loader.md); everything else in the package
 may change. They are imported when first used, so that registering the CLI verbs
@@ -34,6 +37,10 @@ __all__ = [
     "OpenError",
     "LoadError",
     "Log",
+    "GeneratedLoader",
+    "LoaderRun",
+    "generate_loader",
+    "load_and_run",
 ]
 
 _HOME = {
@@ -48,6 +55,10 @@ _HOME = {
     "OpenError": "errors",
     "LoadError": "errors",
     "Log": "log",
+    "GeneratedLoader": "genloader",
+    "LoaderRun": "genloader",
+    "generate_loader": "genloader",
+    "load_and_run": "genloader",
 }
 
 

@@ -5,6 +5,7 @@ as libbpf 1.1's bpf_object__resolve_externs does.
 
 from __future__ import annotations
 
+import errno
 import os
 import struct
 
@@ -29,7 +30,7 @@ class _Kconfig:
         return self.text[i : j if j >= 0 else None].rstrip("\r")
 
 
-def _read_kconfig() -> _Kconfig:
+def _read_kconfig() -> _Kconfig | None:
     """The running kernel's config (/boot/config-RELEASE, else /proc/config.gz), as libbpf reads it.
 
     Only the names a program asks for are looked up: parsing every line of a
@@ -38,7 +39,6 @@ def _read_kconfig() -> _Kconfig:
     import zlib
 
     rel = os.uname().release
-    text = ""
     for path in (f"/boot/config-{rel}", "/proc/config.gz"):
         try:
             with open(path, "rb") as f:
@@ -47,9 +47,8 @@ def _read_kconfig() -> _Kconfig:
                 raw = zlib.decompress(raw, 16 + zlib.MAX_WBITS)
         except (OSError, zlib.error):
             continue
-        text = raw.decode(errors="replace")
-        break
-    return _Kconfig(text)
+        return _Kconfig(raw.decode(errors="replace"))
+    return None
 
 
 def _kernel_version() -> int:
@@ -67,7 +66,10 @@ def _kernel_version() -> int:
     return (parts[0] << 16) | (parts[1] << 8) | min(parts[2], 255)
 
 
-def resolve_externs(obj: ObjectModel, log: Log) -> None:
+def resolve_externs(obj: ObjectModel, log: Log, *, kernel_btf: bool = True) -> None:
+    """Fill each extern's value (kconfig data, addresses, kernel BTF ids). Without
+    ``kernel_btf`` (a generated loader, which looks them up when it runs), typed ksyms
+    and kfuncs are marked set with BTF id 0, as libbpf does when it generates."""
     if not obj.externs:
         return
     kconfigs = [e for e in obj.externs if e.kind == ExternKind.KCONFIG]
@@ -75,8 +77,7 @@ def resolve_externs(obj: ObjectModel, log: Log) -> None:
         m = obj.map_list[obj.kconfig_map_idx]
         data = m.data
         assert isinstance(data, bytearray), "mapdefs gives the .kconfig map a zeroed bytearray to fill"
-        cfg = None
-        from_file = []  # libbpf reports these in the config file's order
+        from_config = []  # read from the kernel's config once the virtual ones are set
         for e in kconfigs:
             if e.name == "LINUX_KERNEL_VERSION":
                 struct.pack_into("<I", data, e.data_off, _kernel_version())
@@ -87,45 +88,59 @@ def resolve_externs(obj: ObjectModel, log: Log) -> None:
                 e.is_set = True
                 log.debug(f"extern (kcfg) '{e.name}': set to 0x1")
             elif e.name.startswith("CONFIG_"):
-                if cfg is None:
-                    cfg = _read_kconfig()
+                from_config.append(e)
+            else:
+                raise log.load_error(f"extern (kcfg) '{e.name}': unrecognized virtual extern", errno=errno.EINVAL)
+        from_file = []  # libbpf reports these in the config file's order
+        if from_config:
+            cfg = _read_kconfig()
+            if cfg is None:
+                raise log.load_error("failed to open system Kconfig", errno=errno.EINVAL)
+            for e in from_config:
                 v = cfg.get(e.name)
                 if v is not None:
                     _set_kcfg(e, data, v, log)
                     from_file.append((cfg.text.rfind(f"\n{e.name}="), f"extern (kcfg) '{e.name}': set to {v}"))
-            else:
-                raise log.load_error(f"extern (kcfg) '{e.name}': unrecognized virtual extern")
         for _pos, line in sorted(from_file):
             log.debug(line)
-        for e in kconfigs:
-            if not e.is_set and not e.weak:
-                raise log.load_error(f"extern (kcfg) '{e.name}': value not found")
     ksyms = [e for e in obj.externs if e.kind == ExternKind.KSYM]
-    if ksyms:
-        from .vmlinux import find_kernel_type, kallsyms
+    typeless = {e.name: e for e in ksyms if not (e.is_func or e.type_id)}
+    if typeless:  # in /proc/kallsyms' order, as libbpf reads it
+        from .vmlinux import kallsyms
 
-        for e in ksyms:
-            if e.is_func or e.type_id:
-                kid = find_kernel_type(e.name, B.FUNC if e.is_func else B.VAR)
-                if kid:
-                    e.kernel_btf_id = kid
-                    e.is_set = True
-                    if e.is_func:
-                        log.debug(f"extern (func ksym) '{e.name}': resolved to kernel [{kid}]")
-                    else:
-                        log.debug(f"extern (var ksym) '{e.name}': resolved to [{kid}] var {e.name}")
-                elif not e.weak:
-                    raise log.load_error(
-                        f"extern ({'func ' if e.is_func else 'var '}ksym) '{e.name}': not found in kernel or module BTFs"
-                    )
-            else:
-                addr = kallsyms().get(e.name)
-                if addr is not None:
-                    e.addr = addr
-                    e.is_set = True
-                    log.debug(f"extern (ksym) '{e.name}': set to 0x{addr:x}")
-                elif not e.weak:
-                    raise log.load_error(f"extern (ksym) '{e.name}': not found in kallsyms")
+        for name, addr in kallsyms().items():
+            found = typeless.get(name)
+            if found is not None:
+                found.addr, found.is_set = addr, True
+                log.debug(f"extern (ksym) '{name}': set to 0x{addr:x}")
+    typed = [e for e in ksyms if e.is_func or e.type_id]
+    if typed and not kernel_btf:
+        for e in typed:
+            e.is_set, e.kernel_btf_id, e.kernel_btf_obj_fd = True, 0, 0
+    elif typed:
+        from .vmlinux import find_kernel_type
+
+        for e in typed:
+            kid = find_kernel_type(e.name, B.FUNC if e.is_func else B.VAR)
+            if kid:
+                e.kernel_btf_id = kid
+                e.is_set = True
+                if e.is_func:
+                    log.debug(f"extern (func ksym) '{e.name}': resolved to kernel [{kid}]")
+                else:
+                    log.debug(f"extern (var ksym) '{e.name}': resolved to [{kid}] var {e.name}")
+            elif not e.weak:
+                where = (
+                    "func ksym) '{}': not found in kernel or module BTFs"
+                    if e.is_func
+                    else "var ksym) '{}': not found in kernel BTF"
+                )
+                raise log.load_error("extern (" + where.format(e.name), errno=errno.EINVAL)
+    for e in obj.externs:  # libbpf's last word on every extern
+        if not e.is_set and not e.weak:
+            raise log.load_error(f"extern '{e.name}' (strong): not resolved", errno=errno.ESRCH)
+        if not e.is_set:
+            log.debug(f"extern '{e.name}' (weak): not resolved, defaulting to zero")
 
 
 def _set_kcfg(e: Extern, data: bytearray, v: str, log: Log) -> None:

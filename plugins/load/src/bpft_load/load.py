@@ -10,10 +10,14 @@ from bpft.api import Context
 from bpft.errors import BpftError
 from bpft.grammar import Args, is_prefix, strtoul
 
-from .log import Log
+from .log import Log, cli_log
 
 
 def run_load(ctx: Context, args: Args) -> int:
+    if ctx.options.use_loader:  # bpftool -L: through a generated loader program (loadall ignores -L)
+        from .useloader import run_with_loader
+
+        return run_with_loader(ctx, args)
     return _load_with_options(ctx, args, first_prog_only=True)
 
 
@@ -50,16 +54,6 @@ class _Request:
         self.file, self.pin_path, self.first_prog_only = file, pin_path, first_prog_only
         self.common_type, self.replaces, self.ifindex = common_type, replaces, ifindex
         self.pinmaps, self.auto_attach = pinmaps, auto_attach
-
-
-def cli_log(debug: bool) -> Log:
-    """The loader's messages as bpftool prints libbpf's: ``libbpf: TEXT`` on stderr, in order."""
-
-    def write(_level: str, text: str) -> None:
-        sys.stdout.flush()
-        sys.stderr.write(f"libbpf: {text}\n")
-
-    return Log(debug, write)
 
 
 def _close_all(fds) -> None:

@@ -11,6 +11,7 @@ otherwise: its import is a measurable part of a load, docs/design-notes.md.)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 from .errors import LoadError, OpenError
@@ -67,3 +68,14 @@ class Log:
         """Warn ``msg`` and return the LoadError that carries it (for ``raise``)."""
         self.warn(msg)
         return LoadError(msg, **context)
+
+
+def cli_log(debug: bool) -> Log:
+    """The loader's messages as bpftool prints libbpf's: ``libbpf: TEXT`` on stderr, in order
+    with what was written to stdout."""
+
+    def write(_level: str, text: str) -> None:
+        sys.stdout.flush()
+        sys.stderr.write(f"libbpf: {text}\n")
+
+    return Log(debug, write)

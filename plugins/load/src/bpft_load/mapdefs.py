@@ -418,9 +418,14 @@ def collect_map_relos(obj: ObjectModel, data: bytes, log: Log) -> None:
         r_offset, r_info = struct.unpack_from("<QQ", data, i * 16)
         sym_idx = r_info >> 32
         if sym_idx >= len(obj.syms):
-            raise log.open_error(f".maps relo #{i}: symbol {sym_idx} not found")
+            raise log.open_error(f".maps relo #{i}: symbol {sym_idx:x} not found")
         sym = obj.syms[sym_idx]
         name = sym.name
+        if log.debug_on:
+            st_name = struct.unpack_from("<I", obj.symtab_raw, sym_idx * 24)[0] if obj.symtab_raw else 0
+            log.debug(
+                f".maps relo #{i}: for {sym_idx} value {sym.value} rel->r_offset {r_offset} name {st_name} ('{name}')"
+            )
         if (
             sym.shndx != obj.maps_shndx
             and sym.shndx != obj.text_shndx

@@ -9,6 +9,7 @@ from .log import Log
 from .model import ObjectModel
 
 if TYPE_CHECKING:
+    from .genloader import GeneratedLoader
     from .loaded import LoadedObject
 
 
@@ -44,3 +45,15 @@ class ObjectSpec(ObjectModel):
             kernel_log_level=kernel_log_level,
             ifindex=ifindex,
         )
+
+    def generate_loader(self, *, log: Log | None = None) -> GeneratedLoader:
+        """The object as a loader program instead (bpftool's ``-L``): the
+        ``BPF_PROG_TYPE_SYSCALL`` program and data blob that libbpf 1.1's
+        bpf_object__gen_loader() generates for it, to run with
+        :func:`bpft_load.load_and_run`. No kernel call is made, except to look for maps
+        pinned by name and to read kconfig and kallsyms values, as libbpf does.
+        Raises :class:`LoadError` where libbpf fails to generate.
+        """
+        from .genloader import generate_loader
+
+        return generate_loader(self, log or Log())

@@ -55,12 +55,9 @@ def load_program(obj: ObjectModel, linked, btf_fd: int, log: Log, kernel_log_lev
     keep_alive = [insns_buf, license_buf]
     if prog.attach_btf_id:  # struct_ops: the kernel struct's id, its member index as attach type
         attr.attach_btf_id = prog.attach_btf_id
-    sec_flags = prog.sec_def.flags if prog.sec_def else 0
-    if sec_flags & sections.SLEEPABLE:
-        attr.prog_flags |= BPF_F_SLEEPABLE
-    if prog.prog_type == ProgType.XDP and sec_flags & sections.XDP_FRAGS:
-        attr.prog_flags |= BPF_F_XDP_HAS_FRAGS
-    if sec_flags & sections.ATTACH_BTF:
+    flags, attach_btf = load_flags(prog)
+    attr.prog_flags |= flags
+    if attach_btf:
         attr.attach_btf_id = _attach_btf_id(prog, log)
     if btf_fd >= 0:
         attr.prog_btf_fd = btf_fd
@@ -104,6 +101,19 @@ def load_program(obj: ObjectModel, linked, btf_fd: int, log: Log, kernel_log_lev
             # libbpf prints the log of a successful load at debug level
             log.debug(f"prog '{prog.name}': -- BEGIN PROG LOAD LOG --\n{verifier_log}-- END PROG LOAD LOG --")
         return fd
+
+
+def load_flags(prog) -> tuple[int, bool]:
+    """libbpf_prepare_prog_load's part of the load attributes that the section decides:
+    the program flags (sleepable, XDP frags), and whether the program attaches to a
+    kernel function named by BTF (its target then follows the section's ``/``)."""
+    sec_flags = prog.sec_def.flags if prog.sec_def else 0
+    flags = 0
+    if sec_flags & sections.SLEEPABLE:
+        flags |= BPF_F_SLEEPABLE
+    if prog.prog_type == ProgType.XDP and sec_flags & sections.XDP_FRAGS:
+        flags |= BPF_F_XDP_HAS_FRAGS
+    return flags, bool(sec_flags & sections.ATTACH_BTF)
 
 
 def _prog_load(attr, level: int, log_size: int = LOG_BUF_SIZE) -> tuple[int, str]:
