@@ -110,6 +110,7 @@ if [ "$want_test" = 1 ]; then
   command -v ip >/dev/null || need+=(iproute2)       # attach tests: veth pairs in netns
   command -v tmux >/dev/null || need+=(tmux)         # top's interactive view, completion
   [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
+  [ -f /usr/include/dlfcn.h ] || need+=(libc6-dev)  # -L tests build an LD_PRELOAD shim for bpftool
   # the kernel matrix boots Debian kernels under QEMU with virtme-ng
   command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
   [ -x /bin/busybox ] || need+=(busybox-static)
