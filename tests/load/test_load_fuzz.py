@@ -36,13 +36,18 @@ def mutated(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(blob=mutated())
 def test_mutated_objects_fail_cleanly(blob, tmp_path_factory):
-    d = tmp_path_factory.mktemp("fuzz")
-    obj = d / "m.o"
-    obj.write_bytes(blob)
-    pin_dir = Path("/sys/fs/bpf") / f"bpft_fuzz_{os.getpid()}_{d.name}"
+    obj, pin_dir = _object_file(blob, tmp_path_factory)
     # a mutation can turn a map's pinning on: remove any pin it makes at the top of bpffs
     with byname_pins_removed(None):
         _load_mutated(obj, pin_dir)
+
+
+def _object_file(blob: bytes, tmp_path_factory) -> tuple[Path, Path]:
+    """The mutated object written to a fresh directory, and a pin path of its own."""
+    d = tmp_path_factory.mktemp("fuzz")
+    obj = d / "m.o"
+    obj.write_bytes(blob)
+    return obj, Path("/sys/fs/bpf") / f"bpft_fuzz_{os.getpid()}_{d.name}"
 
 
 def _load_mutated(obj: Path, pin_dir: Path) -> None:
@@ -62,10 +67,7 @@ def _load_mutated(obj: Path, pin_dir: Path) -> None:
 @given(blob=mutated())
 def test_mutated_objects_through_a_generated_loader(blob, tmp_path_factory):
     """``-L prog load``: libbpf's exit statuses, never a traceback, nothing pinned."""
-    d = tmp_path_factory.mktemp("fuzzL")
-    obj = d / "m.o"
-    obj.write_bytes(blob)
-    pin = Path("/sys/fs/bpf") / f"bpft_fuzzL_{os.getpid()}_{d.name}"
+    obj, pin = _object_file(blob, tmp_path_factory)
     with byname_pins_removed(None):
         r = run_bpft("-L", "prog", "load", str(obj), str(pin))
     assert "Traceback" not in r.stderr_text, r.stderr_text[-2000:]
