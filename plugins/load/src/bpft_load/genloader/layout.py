@@ -3,7 +3,8 @@ offsets for the commands it issues, the helpers it calls, the context that runs 
 (libbpf's ``struct bpf_loader_ctx`` and its map and program descriptors) and the
 layout of its stack.
 
-The numbers are the kernel's UAPI and libbpf 1.1's (``skel_internal.h``,
+Enumerations are IntEnums; layouts (field offsets and sizes) are classes of named
+constants, which cost nothing to import. The numbers are the kernel's UAPI and libbpf 1.1's (``skel_internal.h``,
 ``gen_loader.c``); a loader generated with them is the one libbpf generates.
 """
 
@@ -66,7 +67,7 @@ ATTACH_TARGET_SIZE = 128  # bpf_gen.attach_target[]: the "prefix+name" of a BTF 
 INSN = 8
 
 
-class BtfLoadAttr(IntEnum):
+class BtfLoadAttr:
     """``union bpf_attr`` for BPF_BTF_LOAD: field offsets, and the size libbpf 1.1 passes."""
 
     BTF = 0
@@ -77,7 +78,7 @@ class BtfLoadAttr(IntEnum):
     SIZEOF = 28  # offsetofend(btf_log_level)
 
 
-class MapCreateAttr(IntEnum):
+class MapCreateAttr:
     """``union bpf_attr`` for BPF_MAP_CREATE."""
 
     MAP_TYPE = 0
@@ -97,7 +98,7 @@ class MapCreateAttr(IntEnum):
     SIZEOF = 72  # offsetofend(map_extra)
 
 
-class MapElemAttr(IntEnum):
+class MapElemAttr:
     """``union bpf_attr`` for BPF_MAP_UPDATE_ELEM (and BPF_MAP_FREEZE, which has only the fd)."""
 
     MAP_FD = 0
@@ -108,7 +109,7 @@ class MapElemAttr(IntEnum):
     FREEZE_SIZEOF = 4  # offsetofend(map_fd)
 
 
-class ProgLoadAttr(IntEnum):
+class ProgLoadAttr:
     """``union bpf_attr`` for BPF_PROG_LOAD."""
 
     PROG_TYPE = 0
@@ -143,7 +144,7 @@ class ProgLoadAttr(IntEnum):
 CORE_RELO_SIZE = 16  # struct bpf_core_relo: insn_off, type_id, access_str_off, kind
 
 
-class TestRunAttr(IntEnum):
+class TestRunAttr:
     """``union bpf_attr`` for BPF_PROG_TEST_RUN (the ``test`` member)."""
 
     PROG_FD = 0
@@ -153,7 +154,7 @@ class TestRunAttr(IntEnum):
     SIZEOF = 80  # offsetofend(test): skel_internal.h's size (through batch_size)
 
 
-class LoaderCtx(IntEnum):
+class LoaderCtx:
     """libbpf's ``struct bpf_loader_ctx``, then ``struct bpf_map_desc`` per map and
     ``struct bpf_prog_desc`` per program: offsets and sizes."""
 
