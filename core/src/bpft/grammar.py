@@ -110,10 +110,14 @@ class Args:
         """The word after a keyword: NEXT_ARG(), then the value, usage() if missing."""
         return self.next()
 
-    def require(self, count: int) -> None:
-        """REQ_ARGS(count): ``'VERB' needs at least N arguments, M found`` (-EINVAL)."""
+    def require(self, count: int, exit_code: int = EXIT_EINVAL) -> None:
+        """REQ_ARGS(count): ``'WORD' needs at least N arguments, M found``, WORD being the
+        word before the remaining ones (bpftool's ``argv[-1]``: the verb, or the keyword
+        just read). bpftool's callers return -EINVAL after it, or -1 (``exit_code``
+        EXIT_FAILURE)."""
         if len(self) < count:
-            raise BpftError(f"'{self.verb}' needs at least {count} arguments, {len(self)} found", EXIT_EINVAL)
+            word = self.peek(-1) if self.pos > 0 else self.verb
+            raise BpftError(f"'{word}' needs at least {count} arguments, {len(self)} found", exit_code)
 
     def bad(self) -> BpftError:
         """BAD_ARG(): ``what is 'WORD'?`` for the current word."""

@@ -188,7 +188,9 @@ class Registry:
     objects (modules, instances) registered after those, as tests and embedders do.
     """
 
-    def __init__(self, load_entry_points: bool = True, plugins: tuple[Any, ...] | list[Any] = (), use_cache: bool = True):
+    def __init__(
+        self, load_entry_points: bool = True, plugins: tuple[Any, ...] | list[Any] = (), use_cache: bool = True
+    ):
         self.plugins: list[PluginInfo] = []
         self._answers: list[tuple[PluginInfo, Answers]] = []
         self._pm: pluggy.PluginManager | None = None
@@ -244,7 +246,9 @@ class Registry:
     def _accept(self, info: PluginInfo, answers: Answers) -> None:
         cmds = answers.get("bpft_commands")
         if cmds and info.distribution and type(cmds) is not _Encoded:
-            answers["bpft_commands"] = [c if c.distribution else c._replace(distribution=info.distribution) for c in cmds]
+            answers["bpft_commands"] = [
+                c if c.distribution else c._replace(distribution=info.distribution) for c in cmds
+            ]
         self.plugins.append(info)
         self._answers.append((info, answers))
         self._sorted.clear()
@@ -288,7 +292,9 @@ class Registry:
             if module is not None and getattr(module, "__file__", None):
                 files.append(module.__file__)  # type: ignore[arg-type]
             try:
-                encoded: Any = {hook: tuple(plugincache.encode(x, modules, RECORDS) for x in xs) for hook, xs in answers.items()}
+                encoded: Any = {
+                    hook: tuple(plugincache.encode(x, modules, RECORDS) for x in xs) for hook, xs in answers.items()
+                }
             except plugincache.Uncacheable:
                 encoded = None  # live: asked on every run
             entries.append((tuple(info), encoded))

@@ -106,7 +106,9 @@ def _bpft_option(arg: str, specs: Sequence[OptionSpec]) -> OptionSpec | None:
     return by_short[letters[-1]]
 
 
-def split_words(words: Sequence[str], claimed: dict[str, bool], specs: Sequence[OptionSpec]) -> tuple[list[str], list[str]]:
+def split_words(
+    words: Sequence[str], claimed: dict[str, bool], specs: Sequence[OptionSpec]
+) -> tuple[list[str], list[str]]:
     """The words after a typer verb, cut into (bpft's global options, typer's words).
 
     An option typer claims is typer's (with its value); otherwise a word that is one of

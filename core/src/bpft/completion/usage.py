@@ -138,7 +138,9 @@ def _walk(line: list[Token], words: list[str]) -> tuple[int, str | None] | None:
         if due is not None:  # this word is the value of the previous keyword
             due = None
             continue
-        at = next((i for i in range(pos, len(line)) if line[i].placeholder is None and is_prefix(word, line[i].text)), None)
+        at = next(
+            (i for i in range(pos, len(line)) if line[i].placeholder is None and is_prefix(word, line[i].text)), None
+        )
         if at is not None:
             pos = at + 1
             value = line[pos] if pos < len(line) else None
@@ -168,8 +170,11 @@ def _next_tokens(line: list[Token], pos: int) -> list[Token]:
         token = line[i]
         if required_group is not None and token.group != required_group:
             break
-        is_value = token.optional and token.placeholder and i > pos and (
-            line[i - 1].placeholder is None or line[i - 1].optional
+        is_value = (
+            token.optional
+            and token.placeholder
+            and i > pos
+            and (line[i - 1].placeholder is None or line[i - 1].optional)
         )
         if not is_value:
             out.append(token)
@@ -227,7 +232,14 @@ def complete(registry: Registry, words: list[str]) -> tuple[str, list[str]]:
         if due is not None:
             handle_obj, _, keyword = due.partition(":")
             if keyword:  # the value of a handle keyword: live values
-                full = next((k.keyword for k in registry.handle_kinds(HANDLE_PLACEHOLDERS[handle_obj]) if is_prefix(keyword, k.keyword)), "")
+                full = next(
+                    (
+                        k.keyword
+                        for k in registry.handle_kinds(HANDLE_PLACEHOLDERS[handle_obj])
+                        if is_prefix(keyword, k.keyword)
+                    ),
+                    "",
+                )
                 value_of = LIVE.get((HANDLE_PLACEHOLDERS[handle_obj], full))
                 found = value_of(cur) if value_of else []
                 kind = "paths" if full == "pinned" else kind

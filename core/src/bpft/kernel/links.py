@@ -113,7 +113,13 @@ def _with_name(fd: int, ptr_off: int, len_off: int) -> str:
 
 
 _NAMED_PERF_EVENTS = frozenset(
-    (PerfEventType.UPROBE, PerfEventType.URETPROBE, PerfEventType.KPROBE, PerfEventType.KRETPROBE, PerfEventType.TRACEPOINT)
+    (
+        PerfEventType.UPROBE,
+        PerfEventType.URETPROBE,
+        PerfEventType.KPROBE,
+        PerfEventType.KRETPROBE,
+        PerfEventType.TRACEPOINT,
+    )
 )
 
 

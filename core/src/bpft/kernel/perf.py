@@ -33,7 +33,6 @@ COUNT_HW_CPU_CYCLES = 0
 COUNT_HW_INSTRUCTIONS = 1
 
 
-
 class HwId(IntEnum):
     """enum perf_hw_id: the generic hardware events (PERF_TYPE_HARDWARE configs)."""
 
@@ -122,6 +121,7 @@ def event_name(type_: int, config: int) -> str | None:
         if type_ not in _named_pmu_types():
             name = _EVENT_NAME[(TYPE_SOFTWARE, config)]
     return name
+
 
 # enum perf_hw_cache_id / _op_id / _op_result_id
 HW_CACHE_L1D = 0

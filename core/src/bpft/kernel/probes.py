@@ -38,7 +38,6 @@ def _open(attr: perf.PerfEventAttr, what: str, missing: str) -> int:
         raise ProbeError(f"the kernel refused {what}: {e.strerror}") from None
 
 
-
 def _pmu_type(pmu: str) -> int:
     try:
         with open(f"{PMU_DIR}/{pmu}/type") as f:

@@ -62,7 +62,9 @@ def prog_query(target: int, attach_type: int, capacity: int = 64) -> Query:
         if e.errno != errno.EINVAL:
             raise
         # a kernel before 6.6 refuses the link_ids field: ask without it
-        attr = _QueryAttr(target_fd=target, attach_type=attach_type, prog_ids=ctypes.addressof(progs), prog_cnt=capacity)
+        attr = _QueryAttr(
+            target_fd=target, attach_type=attach_type, prog_ids=ctypes.addressof(progs), prog_cnt=capacity
+        )
         sc.bpf(sc.PROG_QUERY, attr)
     count = min(attr.prog_cnt, capacity)
     return Query(list(progs[:count]), list(links[:count]))

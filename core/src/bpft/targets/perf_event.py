@@ -81,7 +81,10 @@ class PerfEvent(Target):
 
     def describe(self) -> str:
         where = "".join(
-            (f" on CPU {self.cpu}" if self.cpu is not None else "", f" of process {self.pid}" if self.pid is not None else "")
+            (
+                f" on CPU {self.cpu}" if self.cpu is not None else "",
+                f" of process {self.pid}" if self.pid is not None else "",
+            )
         )
         return f"perf_event {self.event}{where}"
 

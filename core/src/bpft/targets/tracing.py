@@ -71,7 +71,9 @@ class Uprobe(Target):
         self.path = os.path.realpath(path)
         symbol, extra = _split_offset(symbol)
         if retprobe and extra:
-            raise BpftError(f"uretprobe takes BINARY:SYMBOL alone, not '{spec}': a return probe is set at the function's entry")
+            raise BpftError(
+                f"uretprobe takes BINARY:SYMBOL alone, not '{spec}': a return probe is set at the function's entry"
+            )
         try:
             self.offset = (probes.symbol_offset(self.path, symbol) if symbol else 0) + extra
         except probes.ProbeError as e:
@@ -156,7 +158,11 @@ def _vmlinux():
 class BtfTarget(Target):
     """``tracing``, ``lsm``, ``iter``: the place is the program's own ``attach_btf_id``."""
 
-    KINDS = {"tracing": (PROG_TYPE["tracing"], PROG_TYPE["ext"]), "lsm": (PROG_TYPE["lsm"],), "iter": (PROG_TYPE["tracing"],)}
+    KINDS = {
+        "tracing": (PROG_TYPE["tracing"], PROG_TYPE["ext"]),
+        "lsm": (PROG_TYPE["lsm"],),
+        "iter": (PROG_TYPE["tracing"],),
+    }
 
     def __init__(self, kind: str):
         self.kind = kind

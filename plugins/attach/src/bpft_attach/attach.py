@@ -98,7 +98,9 @@ def _hold(ctx: Context, made: list[Part], target: Target) -> int:
         if len(made) > 1:
             where += f" on every online CPU ({', '.join(str(part.name) for part in made)})"
         if len(held) == 1:
-            _say(f"program {prog_id} attached to {where} as link {ids}; holding it until Ctrl-C (add 'link FILE' to pin it instead)")
+            _say(
+                f"program {prog_id} attached to {where} as link {ids}; holding it until Ctrl-C (add 'link FILE' to pin it instead)"
+            )
         else:
             _say(
                 f"program {prog_id} attached to {where} as links {ids}; "

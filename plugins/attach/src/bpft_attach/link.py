@@ -234,4 +234,3 @@ def run_detach(ctx: Context, args: Args) -> int:
 def run_help(ctx: Context, args: Args) -> int:
     ctx.emitter.help(ctx.extra["help"]())
     return 0
-

@@ -56,9 +56,8 @@ def parse_rest(ctx: Context, args: Args, prog_fd: int) -> tuple[int, int]:
             raise BpftError("invalid attach/detach type", EXIT_EINVAL)
         if attach_type == BPF_FLOW_DISSECTOR:
             return attach_type, 0
-        word = args.next()
-        if len(args) < 2:
-            raise BpftError(f"'{word}' needs at least 2 arguments, {len(args)} found", EXIT_EINVAL)
+        args.next()
+        args.require(2)
         map_fd = ctx.map_fd(args)
     except BaseException:
         os.close(prog_fd)

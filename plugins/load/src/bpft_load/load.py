@@ -7,7 +7,7 @@ import os
 import sys
 
 from bpft.api import Context
-from bpft.errors import BpftError
+from bpft.errors import EXIT_FAILURE, BpftError
 from bpft.grammar import Args, is_prefix, strtoul
 
 from .log import Log, cli_log
@@ -64,15 +64,8 @@ def _close_all(fds) -> None:
             pass
 
 
-def _require(args: Args, n: int) -> None:
-    """REQ_ARGS inside load_with_options(): bpftool returns -1 there (exit 255)."""
-    if len(args) < n:
-        prev = args.peek(-1) if args.pos > 0 else args.verb
-        raise BpftError(f"'{prev}' needs at least {n} arguments, {len(args)} found")
-
-
 def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
-    _require(args, 2)
+    args.require(2, EXIT_FAILURE)  # load_with_options() returns -1 after REQ_ARGS
     file = args.next()
     pinfile = args.next()
     replaces: list[_Replace] = []
@@ -90,7 +83,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                 args.next()
                 if common_type is not None:
                     raise BpftError("program type already specified")
-                _require(args, 1)
+                args.require(1, EXIT_FAILURE)
                 name = args.next()
                 d = find_sec_def(name)
                 if d is None:
@@ -101,7 +94,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                 common_type = (d.prog_type, d.attach_type)
             elif is_prefix(word, "map"):
                 args.next()
-                _require(args, 4)
+                args.require(4, EXIT_FAILURE)
                 if is_prefix(args.current, "idx"):
                     args.next()
                     text = args.next()
@@ -124,7 +117,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                 args.next()
                 if ifindex:
                     raise BpftError("offload device already specified")
-                _require(args, 1)
+                args.require(1, EXIT_FAILURE)
                 dev = args.next()
                 try:
                     ifindex = _if_nametoindex(dev)
@@ -132,7 +125,7 @@ def _load_with_options(ctx: Context, args: Args, first_prog_only: bool) -> int:
                     raise BpftError(f"unrecognized netdevice '{dev}': {e.strerror}") from None
             elif is_prefix(word, "pinmaps"):
                 args.next()
-                _require(args, 1)
+                args.require(1, EXIT_FAILURE)
                 pinmaps = args.next()
             elif is_prefix(word, "autoattach"):
                 auto_attach = True

@@ -17,7 +17,7 @@ import os
 import sys
 
 from bpft.api import Context
-from bpft.errors import BpftError
+from bpft.errors import EXIT_FAILURE, BpftError
 from bpft.grammar import Args
 
 from .log import cli_log
@@ -27,9 +27,7 @@ _VERIFIER_LOG_EVERYTHING = 1 | 2 | 4
 
 
 def run_with_loader(ctx: Context, args: Args) -> int:
-    if len(args) < 1:
-        prev = args.peek(-1) if args.pos > 0 else args.verb
-        raise BpftError(f"'{prev}' needs at least 1 arguments, {len(args)} found")
+    args.require(1, EXIT_FAILURE)  # do_loader() returns -1 after REQ_ARGS
     path = args.next()
     debug = ctx.options.debug
     log = cli_log(debug)

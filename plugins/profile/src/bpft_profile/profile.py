@@ -31,7 +31,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, NamedTuple
 
 from bpft.api import Context
-from bpft.errors import EXIT_EINVAL, BpftError, UsageError
+from bpft.errors import BpftError, UsageError
 from bpft.grammar import Args, is_prefix, strtoul
 from bpft.kernel import perf
 
@@ -545,8 +545,7 @@ def wait(duration: int | None) -> None:
 
 
 def run(ctx: Context, args: Args, kernel: Kernel | None = None) -> int:
-    if len(args) < 3:
-        raise BpftError(f"'{args.verb}' needs at least 3 arguments, {len(args)} found", EXIT_EINVAL)
+    args.require(3)
     fd = ctx.prog_fd(args)
     hw = stats = None
     previous = {}

@@ -21,7 +21,7 @@ import os
 import sys
 
 from bpft.api import Context
-from bpft.errors import BpftError
+from bpft.errors import EXIT_FAILURE, BpftError
 from bpft.grammar import Args, is_prefix, parse_uint
 from bpft.kernel import syscall as sc
 from bpft.output import json_writer_of
@@ -94,11 +94,6 @@ class _Opts:
         self.repeat = 1
 
 
-def _need_value(args: Args, keyword: str) -> None:
-    if not args:
-        raise BpftError(f"'{keyword}' needs at least 1 arguments, 0 found")
-
-
 # the keywords in bpftool's order (prefixes match the first), and for numbers the
 # name bpftool's messages give them
 _KEYWORDS = (
@@ -120,7 +115,7 @@ def parse_args(args: Args) -> _Opts:
         _common_prefix_error(word)
         for keyword, number in _KEYWORDS:
             if is_prefix(word, keyword):
-                _need_value(args, word)
+                args.require(1, EXIT_FAILURE)
                 value = args.next()
                 setattr(o, keyword, parse_uint(value, number) if number else value)
                 break
@@ -257,8 +252,7 @@ def _report(ctx: Context, message: str) -> None:
 
 
 def run(ctx: Context, args: Args) -> int:
-    if len(args) < 4:
-        raise BpftError(f"'{args.verb}' needs at least 4 arguments, {len(args)} found")
+    args.require(4, EXIT_FAILURE)
     fd = ctx.prog_fd(args)
     try:
         o = parse_args(args)
