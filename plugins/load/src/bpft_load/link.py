@@ -18,6 +18,7 @@ from .model import Relocation as Relo
 R_LD64, R_CALL, R_DATA, R_EXTERN_VAR, R_EXTERN_FUNC, R_SUBPROG_ADDR = RelocKind
 
 BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE, BPF_PSEUDO_BTF_ID, BPF_PSEUDO_FUNC = 1, 2, 3, 4
+BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE = 5, 6
 BPF_PSEUDO_CALL, BPF_PSEUDO_KFUNC_CALL = 1, 2
 
 _I32 = struct.Struct("<i")
@@ -145,24 +146,33 @@ def _reloc_code(obj: Object, linked: Linked, prog: Program, log: Log, depth: int
             )
 
 
-def relocate_data(map_fds: Sequence[int], kconfig_map_idx: int, linked: Linked, log: Log) -> None:
+def relocate_data(
+    map_fds: Sequence[int], kconfig_map_idx: int, linked: Linked, log: Log, *, by_index: bool = False
+) -> None:
     """Point map, data and extern references at the created maps and the resolved externs;
-    ``map_fds`` holds the created maps' fds by the spec's map index."""
+    ``map_fds`` holds the created maps' fds by the spec's map index. ``by_index`` (a
+    generated loader, whose maps do not exist yet): ``map_fds`` holds each map's index,
+    which the references name as ``BPF_PSEUDO_MAP_IDX`` / ``_IDX_VALUE`` into the
+    loader's fd_array."""
+    if by_index:
+        src_map, src_value = BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE
+    else:
+        src_map, src_value = BPF_PSEUDO_MAP_FD, BPF_PSEUDO_MAP_VALUE
     buf = linked.insns
     for r in linked.relos:
         i = r.insn_idx
         if r.kind == R_LD64:
-            _set_src(buf, i, BPF_PSEUDO_MAP_FD)
+            _set_src(buf, i, src_map)
             _set_imm(buf, i, map_fds[r.map_idx])
         elif r.kind == R_DATA:
             _set_imm(buf, i + 1, _imm(buf, i) + r.sym_off)
-            _set_src(buf, i, BPF_PSEUDO_MAP_VALUE)
+            _set_src(buf, i, src_value)
             _set_imm(buf, i, map_fds[r.map_idx])
         elif r.kind == R_EXTERN_VAR:
             e = r.ext
             assert e is not None, "relocs.py gives every EXTERN_* relocation its extern"
             if e.kind == "kconfig":
-                _set_src(buf, i, BPF_PSEUDO_MAP_VALUE)
+                _set_src(buf, i, src_value)
                 _set_imm(buf, i, map_fds[kconfig_map_idx])
                 _set_imm(buf, i + 1, e.data_off)
             elif e.type_id:

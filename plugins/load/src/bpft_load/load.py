@@ -10,7 +10,7 @@ from bpft.api import Context
 from bpft.errors import EXIT_FAILURE, BpftError
 from bpft.grammar import Args, is_prefix, strtoul
 
-from .log import Log, cli_log
+from .log import VERIFIER_LOG_EVERYTHING, Log, cli_log
 
 
 def run_load(ctx: Context, args: Args) -> int:
@@ -158,10 +158,6 @@ def _if_nametoindex(name: str) -> int:
         raise
 
 
-# what bpftool -d asks the verifier for: BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS
-_VERIFIER_LOG_EVERYTHING = 1 | 2 | 4
-
-
 def _do_load(ctx: Context, log: Log, request: _Request) -> int:
     from bpft.pinning import mount_bpffs_for_pin
 
@@ -187,7 +183,7 @@ def _do_load(ctx: Context, log: Log, request: _Request) -> int:
         obj = spec.load(
             log=log,
             replace_maps=replace_maps,
-            kernel_log_level=_VERIFIER_LOG_EVERYTHING if ctx.options.debug else 0,
+            kernel_log_level=VERIFIER_LOG_EVERYTHING if ctx.options.debug else 0,
             ifindex=request.ifindex,
         )
     except LoadError as e:

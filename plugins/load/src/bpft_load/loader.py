@@ -75,26 +75,37 @@ def load_object(
     except BaseException as e:
         obj.unpin()
         obj.close()
-        if isinstance(e, LoadError | OpenError):
-            failure = e if isinstance(e, LoadError) else LoadError(str(e), program=e.program, map=e.map, errno=e.errno)
-            failure.message = failure.message or log.last_warning
-        elif isinstance(e, sc.BpfError):
-            failure = LoadError(log.last_warning or str(e), errno=e.errno or 0)
-        elif isinstance(e, OSError):
-            message = f"failed to load object '{spec.path}': {e.strerror or e}"
-            log.warn(message)
-            raise LoadError(message, step=step, path=spec.path, errno=e.errno or 0) from None
-        elif isinstance(e, _MALFORMED):
-            message = f"failed to load object '{spec.path}': malformed object ({e or type(e).__name__})"
-            log.warn(message)
-            raise LoadError(message, step=step, path=spec.path) from None
-        else:
+        failure = load_failure(e, step, spec.path, log)
+        if failure is None:
             raise
-        failure.step, failure.path = failure.step or step, spec.path
-        if step != "reuse maps":  # bpftool reports a failed reuse itself, before loading
-            log.warn(f"failed to load object '{spec.path}'")
         raise failure from None
     return obj
+
+
+def load_failure(e: BaseException, step: str, path: str, log: Log) -> LoadError | None:
+    """The :class:`LoadError` that an exception raised in load step ``step`` becomes, after
+    libbpf's closing ``failed to load object`` warning (none for a failed map reuse,
+    which bpftool reports itself); None for an exception that is not a load failure (a
+    bug, or KeyboardInterrupt), to be raised as it is."""
+    if isinstance(e, LoadError | OpenError):
+        failure = e if isinstance(e, LoadError) else LoadError(str(e), program=e.program, map=e.map, errno=e.errno)
+        failure.message = failure.message or log.last_warning
+    elif isinstance(e, sc.BpfError):
+        failure = LoadError(log.last_warning or str(e), errno=e.errno or 0)
+    elif isinstance(e, OSError):
+        message = f"failed to load object '{path}': {e.strerror or e}"
+        log.warn(message)
+        return LoadError(message, step=step, path=path, errno=e.errno or 0)
+    elif isinstance(e, _MALFORMED):
+        message = f"failed to load object '{path}': malformed object ({e or type(e).__name__})"
+        log.warn(message)
+        return LoadError(message, step=step, path=path)
+    else:
+        return None
+    failure.step, failure.path = failure.step or step, path
+    if step != "reuse maps":  # bpftool reports a failed reuse itself, before loading
+        log.warn(f"failed to load object '{path}'")
+    return failure
 
 
 def reuse_maps(obj: LoadedObject, replace_maps: dict[str, int]) -> None:

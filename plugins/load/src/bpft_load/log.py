@@ -18,6 +18,9 @@ from .errors import LoadError, OpenError
 
 Sink = Callable[[str, str], None]
 
+# what bpftool -d asks the verifier for: BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS
+VERIFIER_LOG_EVERYTHING = 1 | 2 | 4
+
 
 def _discard(level: str, text: str) -> None:
     pass

@@ -139,13 +139,7 @@ def _attach_btf_id(prog, log: Log) -> int:
     the section's ``/``, with its btf_trace_ / bpf_iter_ / bpf_lsm_ prefix."""
     from .vmlinux import find_kernel_type  # only BTF-attached programs read the kernel's BTF
 
-    _, slash, target = prog.sec_name.partition("/")
-    if not slash:
-        log.warn(f"prog '{prog.name}': no BTF-based attach target is specified, use bpf_program__set_attach_target()")
-        _prepare_failed(prog, log, errno.EINVAL)
-    if prog.prog_type == ProgType.EXT:  # freplace needs a target program, which bpftool cannot give
-        log.warn(f"prog '{prog.name}': attach program FD is not set")
-        _prepare_failed(prog, log, errno.EINVAL)
+    target = attach_target_name(prog, log)
     if prog.attach_type == AttachType.TRACE_RAW_TP:
         type_id = find_kernel_type("btf_trace_" + target, B.TYPEDEF)
     else:
@@ -154,6 +148,20 @@ def _attach_btf_id(prog, log: Log) -> int:
         log.warn(f"prog '{prog.name}': failed to find kernel BTF type ID of '{target}': -3")
         _prepare_failed(prog, log, errno.ESRCH)
     return type_id
+
+
+def attach_target_name(prog, log: Log) -> str:
+    """The kernel function (or tracepoint) a BTF-attached program names after its
+    section's ``/``; libbpf's refusals when there is none, or when the program is an
+    freplace (whose target program bpftool cannot give). Raises :class:`LoadError`."""
+    _, slash, target = prog.sec_name.partition("/")
+    if not slash:
+        log.warn(f"prog '{prog.name}': no BTF-based attach target is specified, use bpf_program__set_attach_target()")
+        _prepare_failed(prog, log, errno.EINVAL)
+    if prog.prog_type == ProgType.EXT:
+        log.warn(f"prog '{prog.name}': attach program FD is not set")
+        _prepare_failed(prog, log, errno.EINVAL)
+    return target
 
 
 def _prepare_failed(prog, log: Log, err: int) -> None:

@@ -20,10 +20,7 @@ from bpft.api import Context
 from bpft.errors import EXIT_FAILURE, BpftError
 from bpft.grammar import Args
 
-from .log import cli_log
-
-# what bpftool -d asks the verifier for: BPF_LOG_LEVEL1 | BPF_LOG_LEVEL2 | BPF_LOG_STATS
-_VERIFIER_LOG_EVERYTHING = 1 | 2 | 4
+from .log import VERIFIER_LOG_EVERYTHING, cli_log
 
 
 def run_with_loader(ctx: Context, args: Args) -> int:
@@ -46,7 +43,7 @@ def run_with_loader(ctx: Context, args: Args) -> int:
     if debug:
         _print_insns(ctx, loader.insns)
     fds_before = _count_open_fds()
-    with load_and_run(loader, log_level=_VERIFIER_LOG_EVERYTHING if debug else 0) as run:
+    with load_and_run(loader, log_level=VERIFIER_LOG_EVERYTHING if debug else 0) as run:
         fd_delta = _count_open_fds() - fds_before - len(run.map_fds) - len(run.prog_fds)
         if run.err < 0 or debug:
             sys.stdout.flush()

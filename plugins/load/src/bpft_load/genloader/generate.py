@@ -27,15 +27,13 @@ import struct
 
 from bpft.kernel.uapi import MapType, ProgType
 
-from ..errors import LoadError, OpenError
-from ..link import Linked, link_program
+from ..errors import LoadError
+from ..link import Linked, link_program, relocate_data
+from ..loader import load_failure
 from ..log import Log
 from ..model import INSN, ExternKind, MapKind, MapSpec, ObjectModel, RelocKind
 from .emitter import LoaderEmitter
 from .layout import BtfKind
-
-BPF_PSEUDO_MAP_IDX, BPF_PSEUDO_MAP_IDX_VALUE, BPF_PSEUDO_BTF_ID, BPF_PSEUDO_KFUNC_CALL = 5, 6, 3, 2
-_MALFORMED = (struct.error, ValueError, LookupError)
 
 
 class GeneratedLoader:
@@ -80,16 +78,11 @@ def generate_loader(spec: ObjectModel, log: Log) -> GeneratedLoader:
         err = gen.finish(len(spec.functions), len(spec.map_list))
         if err:
             raise LoadError(log.last_warning or f"loader generation failed: {err}", errno=-err)
-    except (LoadError, OpenError) as e:
-        failure = e if isinstance(e, LoadError) else LoadError(str(e), program=e.program, map=e.map, errno=e.errno)
-        failure.message = failure.message or log.last_warning
-        failure.step, failure.path = failure.step or step, spec.path
-        log.warn(f"failed to load object '{spec.path}'")
+    except Exception as e:
+        failure = load_failure(e, step, spec.path, log)
+        if failure is None:
+            raise
         raise failure from None
-    except _MALFORMED as e:
-        message = f"failed to load object '{spec.path}': malformed object ({e or type(e).__name__})"
-        log.warn(message)
-        raise LoadError(message, step=step, path=spec.path) from None
     return GeneratedLoader(bytes(gen.insns), bytes(gen.data), gen.nr_maps, gen.nr_progs)
 
 
@@ -212,55 +205,16 @@ def _relocate(spec: ObjectModel, log: Log) -> list[Linked]:
         for sec_name, records in spec.btf_ext.core_relo.by_sec.items():
             log.debug(f"sec '{sec_name}': found {len(records)} CO-RE relocations")
     linked = [link_program(spec, p, log) for p in spec.main_programs()]
+    map_indexes = range(len(spec.map_list))
     for program in linked:
-        _relocate_data(spec, program)
+        relocate_data(map_indexes, spec.kconfig_map_idx, program, log, by_index=True)
     return linked
-
-
-def _relocate_data(spec: ObjectModel, linked: Linked) -> None:
-    """bpf_object__relocate_data's generator branch."""
-    buf = linked.insns
-
-    def set_imm(i: int, value: int) -> None:
-        struct.pack_into("<I", buf, i * INSN + 4, value & 0xFFFFFFFF)
-
-    def set_src(i: int, src: int) -> None:
-        buf[i * INSN + 1] = (buf[i * INSN + 1] & 0x0F) | (src << 4)
-
-    for r in linked.relos:
-        i = r.insn_idx
-        if r.kind == RelocKind.LD64:
-            set_src(i, BPF_PSEUDO_MAP_IDX)
-            set_imm(i, r.map_idx)
-        elif r.kind == RelocKind.DATA:
-            imm = struct.unpack_from("<i", buf, i * INSN + 4)[0]
-            set_imm(i + 1, imm + r.sym_off)
-            set_src(i, BPF_PSEUDO_MAP_IDX_VALUE)
-            set_imm(i, r.map_idx)
-        elif r.kind == RelocKind.EXTERN_VAR:
-            e = r.ext
-            assert e is not None, "relocs.py gives every EXTERN_* relocation its extern"
-            if e.kind == ExternKind.KCONFIG:
-                set_src(i, BPF_PSEUDO_MAP_IDX_VALUE)
-                set_imm(i, spec.kconfig_map_idx)
-                set_imm(i + 1, e.data_off)
-            elif e.type_id and e.is_set:  # the loader fills in the BTF id and fd
-                set_src(i, BPF_PSEUDO_BTF_ID)
-                set_imm(i, e.kernel_btf_id)
-                set_imm(i + 1, e.kernel_btf_obj_fd)
-            else:  # typeless: the kallsyms address (the loader looks it up again)
-                set_imm(i, e.addr & 0xFFFFFFFF)
-                set_imm(i + 1, e.addr >> 32)
-        elif r.kind == RelocKind.EXTERN_FUNC:
-            set_src(i, BPF_PSEUDO_KFUNC_CALL)
-            set_imm(i, 0)
-            struct.pack_into("<h", buf, i * INSN + 2, 0)
 
 
 def _load_programs(spec: ObjectModel, gen: LoaderEmitter, linked: list[Linked], log: Log) -> None:
     """bpf_object__load_progs with a generator: each program's kernel symbols and CO-RE
     relocations recorded, then its load emitted with its attach target."""
-    from ..progload import load_flags
+    from ..progload import attach_target_name, load_flags
 
     prog_index = {id(p): i for i, p in enumerate(spec.functions)}
     func_rec = spec.btf_ext.func_info.rec_size if spec.btf_ext is not None else 0
@@ -273,8 +227,9 @@ def _load_programs(spec: ObjectModel, gen: LoaderEmitter, linked: list[Linked], 
             raise log.load_error(f"prog '{prog.name}': failed to load: -22", program=prog.name, errno=errno.EINVAL)
         flags, attach_btf = load_flags(prog)
         attach_btf_id = prog.attach_btf_id
-        if attach_btf and not attach_btf_id:
-            attach_btf_id = _record_attach_target(gen, prog, log)
+        if attach_btf and not attach_btf_id:  # the loader looks it up; 1 stands in for its id
+            gen.record_attach_target(attach_target_name(prog, log), prog.attach_type)
+            attach_btf_id = 1
         with_btf = spec.btf is not None
         func_info = b"".join(program.func_info) if with_btf else b""
         line_info = b"".join(program.line_info) if with_btf else b""
@@ -305,22 +260,3 @@ def _record_relos(gen: LoaderEmitter, program: Linked) -> None:
             gen.record_extern(e.name, e.weak, False, BtfKind.FUNC, r.insn_idx)
     for off, raw in sorted(program.core, key=lambda c: c[0]):
         gen.record_relo_core(struct.pack("<I", off) + bytes(raw[4:16]))
-
-
-def _record_attach_target(gen: LoaderEmitter, prog, log: Log) -> int:
-    """libbpf_prepare_prog_load's attach target with a generator: recorded for the
-    loader to look up; 1 stands in for its BTF id."""
-    _, slash, target = prog.sec_name.partition("/")
-    if not slash:
-        log.warn(f"prog '{prog.name}': no BTF-based attach target is specified, use bpf_program__set_attach_target()")
-        _prepare_failed(prog, log)
-    if prog.prog_type == ProgType.EXT:
-        log.warn(f"prog '{prog.name}': attach program FD is not set")
-        _prepare_failed(prog, log)
-    gen.record_attach_target(target, prog.attach_type)
-    return 1
-
-
-def _prepare_failed(prog, log: Log) -> None:
-    log.warn(f"prog '{prog.name}': failed to prepare load attributes: {-errno.EINVAL}")
-    raise log.load_error(f"prog '{prog.name}': failed to load: {-errno.EINVAL}", program=prog.name, errno=errno.EINVAL)
