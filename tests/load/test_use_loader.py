@@ -167,3 +167,24 @@ def test_library_failed_run_leaves_nothing():
         assert run.map_fds == run.prog_fds == []
         assert run.log  # the refused program's verifier log
     assert _loaded_prog_names() - before == set()
+
+
+@pytest.mark.parametrize("definition", ["same", "other"])
+def test_map_already_pinned_by_name(definition, libxdp_dir):  # noqa: F811
+    """libbpf looks for a map pinned by name for real while it generates: one with the
+    object's definition is taken, and missing from the loader (-EFAULT); one with another
+    definition is refused (-EINVAL). bpft does as bpftool, line for line."""
+    from conftest import byname_pins_removed
+
+    obj = next(libxdp_dir.rglob("xdpfilt_alw_tcp.o"))  # pins xdp_stats_map by name
+    with byname_pins_removed(None):
+        if definition == "same":
+            prog_pin = f"/sys/fs/bpf/bpft_pinned_by_name_{os.getpid()}"
+            assert bpftool("prog", "load", str(obj), prog_pin).status == 0
+            os.unlink(prog_pin)
+        else:
+            r = bpftool("map", "create", "/sys/fs/bpf/xdp_stats_map", "type", "percpu_array", "key", "4",
+                        "value", "16", "entries", "9", "name", "xdp_stats_map")  # fmt: skip
+            assert r.status == 0, r
+        assert not loader_like_bpftool(str(obj), "-d")
+        assert bpft("-L", "prog", "load", str(obj), "/sys/fs/bpf/x").status == (242 if definition == "same" else 234)

@@ -145,12 +145,22 @@ def _map_create(obj: LoadedObject, spec: MapSpec, log: Log, ifindex: int, inner_
 def _reuse_pinned(m: LoadedMap, pin_path: str, log: Log) -> None:
     """libbpf's bpf_object__reuse_map: the map pinned at ``pin_path`` (the map's), if its
     definition is the spec's."""
+    fd = open_pinned(m.spec, pin_path, log)
+    if fd is not None:
+        m.fd = fd
+        m.reused = True
+        m.pinned = True
+
+
+def open_pinned(spec: MapSpec, pin_path: str, log: Log) -> int | None:
+    """The fd of the map pinned at ``pin_path``, checked to have ``spec``'s definition;
+    None when nothing is pinned there. Raises OSError (BpfError) after libbpf's warning."""
     try:
         fd = sc.obj_get(pin_path)
     except OSError as e:
         if e.errno == errno.ENOENT:
             log.debug(f"found no pinned map to reuse at '{pin_path}'")
-            return
+            return None
         log.warn(f"couldn't retrieve pinned map '{pin_path}': {e.strerror}")
         raise
     from bpft.kernel import info as kernel_info  # only a map pinned by name needs it
@@ -160,7 +170,6 @@ def _reuse_pinned(m: LoadedMap, pin_path: str, log: Log) -> None:
     except OSError:
         os.close(fd)
         raise
-    spec = m.spec
     if (
         info.type != spec.map_type
         or info.key_size != spec.key_size
@@ -171,10 +180,8 @@ def _reuse_pinned(m: LoadedMap, pin_path: str, log: Log) -> None:
         os.close(fd)
         log.warn(f"couldn't reuse pinned map at '{pin_path}': parameter mismatch")
         raise sc.BpfError(errno.EINVAL, sc.OBJ_GET)
-    m.fd = fd
-    m.reused = True
-    m.pinned = True
     log.debug(f"reused pinned map at '{pin_path}'")
+    return fd
 
 
 def init_prog_arrays(obj: LoadedObject, log: Log) -> None:

@@ -161,23 +161,23 @@ def _map_create(spec: ObjectModel, gen: LoaderEmitter, m: MapSpec, max_entries: 
 
 def _pinned_map_exists(m: MapSpec, log: Log) -> bool:
     """bpf_object__reuse_map, which libbpf calls for real while it generates: a map
-    already pinned at the map's path is taken (and then missing from the loader)."""
+    already pinned at the map's path (with its definition) is taken, and then missing
+    from the loader."""
     import os
 
-    from bpft.kernel import syscall as sc
+    from ..mapcreate import open_pinned
 
     assert m.pin_path is not None
     try:
-        fd = sc.obj_get(m.pin_path)
+        fd = open_pinned(m, m.pin_path, log)
     except OSError as e:
-        if e.errno == errno.ENOENT:
-            log.debug(f"found no pinned map to reuse at '{m.pin_path}'")
-            return False
-        log.warn(f"couldn't retrieve pinned map '{m.pin_path}': {e.strerror}")
+        code = e.errno or errno.EINVAL
         log.warn(f"map '{m.name}': error reusing pinned map")
-        raise LoadError(log.last_warning, map=m.name, errno=e.errno or 0) from None
+        log.warn(f"map '{m.name}': failed to create: {os.strerror(code)}({-code})")
+        raise LoadError(f"map '{m.name}': error reusing pinned map", map=m.name, errno=code) from None
+    if fd is None:
+        return False
     os.close(fd)
-    log.debug(f"reused pinned map at '{m.pin_path}'")
     log.debug(f"map '{m.name}': skipping creation (preset fd={fd})")
     return True
 
