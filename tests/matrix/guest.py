@@ -7,12 +7,14 @@ as part of the ordinary test run): bpft is called through :mod:`inproc`, bpftool
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import json
 import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import inproc
@@ -179,7 +181,7 @@ def loader_like_bpftool(obj: str, *flags: str) -> list[str]:
     pin = Path("/sys/fs/bpf") / f"bpft_loader_{os.getpid()}"
     diffs = []
     for tool in (bpftool, bpft):
-        before = _loaded_prog_names()
+        before = object_ids()
         r = tool(*flags, "-L", "prog", "load", obj, str(pin))
         if tool is bpftool:
             theirs = r
@@ -188,9 +190,9 @@ def loader_like_bpftool(obj: str, *flags: str) -> list[str]:
         if pin.exists():
             diffs.append(f"{tool.__name__} pinned {pin}")
             subprocess.run(["rm", "-rf", str(pin)])
-        left = _loaded_prog_names() - before
-        if left:
-            diffs.append(f"{tool.__name__} left programs loaded: {sorted(left)}")
+        progs, maps, links = settled(before, timeout=30)
+        if progs or maps or links:
+            diffs.append(f"{tool.__name__} left programs {sorted(progs)}, maps {sorted(maps)}, links {sorted(links)}")
     if ours.status != theirs.status:
         diffs.append(f"status: bpftool {theirs.status}, bpft {ours.status}")
     gen_a = [line for line in theirs.stderr.splitlines() if line.startswith("libbpf: gen:")]
@@ -204,17 +206,52 @@ def loader_like_bpftool(obj: str, *flags: str) -> list[str]:
     return diffs
 
 
+class _NextIdAttr(ctypes.Structure):
+    _fields_ = [("start_id", ctypes.c_uint32), ("next_id", ctypes.c_uint32), ("open_flags", ctypes.c_uint32)]
+
+
+def ids(cmd: int) -> set[int]:
+    """Every id of one kind of object (``cmd``: PROG_/MAP_/LINK_GET_NEXT_ID). Its own
+    attr: bpft's id helpers share one, and a test's thread may walk ids while bpft, in
+    the main thread, opens an object by id."""
+    from bpft.kernel import syscall as sc
+
+    out, attr = set(), _NextIdAttr()
+    while True:
+        try:
+            sc.bpf(cmd, attr)
+        except OSError:
+            return out
+        out.add(attr.next_id)
+        attr.start_id, attr.next_id = attr.next_id, 0
+
+
+def object_ids() -> tuple[set[int], set[int], set[int]]:
+    """The ids of every program, map and link in the kernel."""
+    from bpft.kernel import syscall as sc
+
+    return ids(sc.PROG_GET_NEXT_ID), ids(sc.MAP_GET_NEXT_ID), ids(sc.LINK_GET_NEXT_ID)
+
+
+def settled(before: tuple[set[int], set[int], set[int]], timeout: float = 60.0) -> tuple:
+    """The program, map and link ids made since ``before`` that are still there, once
+    they are gone or ``timeout`` passed: the kernel frees objects after the last fd
+    closes, from a work queue (seconds under emulation). Ids of ``before`` may go
+    meanwhile (objects an earlier test closed, freed late); that is no leak."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = tuple(now - then for now, then in zip(object_ids(), before, strict=True))
+        if not any(left) or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.5)
+
+
 def _loaded_prog_names() -> set[tuple[int, str]]:
     """(id, name) of every program in the kernel."""
     from bpft.kernel import info, syscall
 
     out = set()
-    prog_id = 0
-    while True:
-        next_id = syscall.prog_get_next_id(prog_id)
-        if next_id is None:
-            return out
-        prog_id = next_id
+    for prog_id in ids(syscall.PROG_GET_NEXT_ID):
         try:
             fd = syscall.prog_get_fd_by_id(prog_id)
         except OSError:
@@ -225,3 +262,4 @@ def _loaded_prog_names() -> set[tuple[int, str]]:
             pass
         finally:
             os.close(fd)
+    return out

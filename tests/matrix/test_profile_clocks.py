@@ -23,7 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import prog_id_of  # noqa: E402
-from guest import BPF_DIR, bpft, bpftool, tracing_allowed  # noqa: E402
+from guest import BPF_DIR, bpft, bpftool, ids, object_ids, settled, tracing_allowed  # noqa: E402
 
 from bpft.kernel import info as kinfo  # noqa: E402
 from bpft.kernel import syscall as sc  # noqa: E402
@@ -39,40 +39,6 @@ def target(bpffs_dir):
     r = bpftool("prog", "loadall", str(BPF_DIR / "matrix_progs.o"), str(bpffs_dir / "p"))
     assert r.status == 0, r
     return str(bpffs_dir / "p" / "mx_target")
-
-
-class _NextIdAttr(ctypes.Structure):
-    _fields_ = [("start_id", ctypes.c_uint32), ("next_id", ctypes.c_uint32), ("open_flags", ctypes.c_uint32)]
-
-
-def _ids(cmd: int) -> set[int]:
-    """Every id of one kind of object. Its own attr: bpft's id helpers share one, and the
-    driver thread walks links while bpft, in the main thread, opens the target by id."""
-    out, attr = set(), _NextIdAttr()
-    while True:
-        try:
-            sc.bpf(cmd, attr)
-        except OSError:
-            return out
-        out.add(attr.next_id)
-        attr.start_id, attr.next_id = attr.next_id, 0
-
-
-def _objects() -> tuple[set[int], set[int], set[int]]:
-    return _ids(sc.PROG_GET_NEXT_ID), _ids(sc.MAP_GET_NEXT_ID), _ids(sc.LINK_GET_NEXT_ID)
-
-
-def settled(before: tuple[set[int], set[int], set[int]], timeout: float = 60.0) -> tuple:
-    """The program, map and link ids made since ``before`` that are still there, once
-    they are gone or ``timeout`` passed: the kernel frees objects after the last fd
-    closes, from a work queue (seconds under emulation). Ids of ``before`` may go
-    meanwhile (objects an earlier test closed, freed late); that is no leak."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = tuple(now - then for now, then in zip(_objects(), before, strict=True))
-        if not any(left) or time.monotonic() >= deadline:
-            return left
-        time.sleep(0.5)
 
 
 def _test_run(fd: int, repeat: int) -> None:
@@ -94,7 +60,7 @@ class Driver(threading.Thread):
     def run(self) -> None:
         try:
             deadline = time.monotonic() + 120
-            while len(_ids(sc.LINK_GET_NEXT_ID) - self.links_before) < 2:
+            while len(ids(sc.LINK_GET_NEXT_ID) - self.links_before) < 2:
                 assert time.monotonic() < deadline, "the profiler never attached"
                 time.sleep(0.2)
             time.sleep(0.5)  # both links exist; the second attach has returned by now
@@ -121,7 +87,7 @@ def _stats_run_cnt(pin: str) -> int:
 @pytest.mark.parametrize("flags", [["-j"]], ids=["json"])  # the plain form: tests/profile
 def test_software_clocks_count_every_run(target, flags):
     prog_id = str(prog_id_of(target))
-    before = _objects()
+    before = object_ids()
     stats_fd = sc.enable_stats(sc.STATS_RUN_TIME)  # the kernel's own count, for comparison
     try:
         stats_before = _stats_run_cnt(target)
@@ -156,7 +122,7 @@ def test_hardware_metric_reaches_perf_event_open(target):
     """fentry/fexit load and the cycles event is asked for; without a PMU the error names
     the step and the reason, and nothing is left behind."""
     prog_id = str(prog_id_of(target))
-    before = _objects()
+    before = object_ids()
     r = bpft("prog", "profile", "id", prog_id, "duration", "1", "cycles")
     if r.status == 0:  # a machine with a PMU (KVM): a real reading
         assert re.search(r"^ *\d+ cycles", r.stdout, re.M), r
