@@ -77,6 +77,18 @@ def bpffs_dir():
         shutil.rmtree(path, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def reaped(proc: subprocess.Popen):
+    """Around the part of a test that talks to a process it started: when the block
+    ends, pass or fail, the process is killed if it still runs, and waited for."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def bpft_cmd() -> list[str]:
     # the bpft beside this interpreter (a venv's), else the one on PATH
     beside = os.path.join(os.path.dirname(sys.executable), "bpft")

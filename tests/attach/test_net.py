@@ -13,6 +13,7 @@ import sys
 
 import pytest
 from attach_helpers import bpft_cmd, cgroup, count, links_of, map_ids_of, prog_id_of, run, veth  # noqa: F401
+from conftest import reaped
 
 pytestmark = pytest.mark.kernel
 
@@ -124,7 +125,7 @@ def test_attach_holds_the_link_in_the_foreground_until_ctrl_c(net, veth):
     pid = prog_id_of(prog)
     cmd = [*veth.ns_cmd(veth.b), *bpft_cmd(), "prog", "attach", "pinned", str(prog), "xdp", "dev", veth.b_dev]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(proc):
         line = proc.stderr.readline()
         assert "holding it until Ctrl-C" in line and f"xdp on {veth.b_dev}" in line, line
         [info] = links_of(pid)
@@ -135,10 +136,6 @@ def test_attach_holds_the_link_in_the_foreground_until_ctrl_c(net, veth):
         assert proc.poll() is None  # still holding
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0 and out == ""
     assert f"link {info['id']} closed" in err
     assert links_of(pid) == []
@@ -151,7 +148,7 @@ def test_detach_while_held_in_the_foreground(net, veth):
     pid = prog_id_of(prog)
     cmd = [*veth.ns_cmd(veth.b), *bpft_cmd(), "prog", "attach", "pinned", str(prog), "xdp", "dev", veth.b_dev]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(proc):
         assert "holding it until Ctrl-C" in proc.stderr.readline()
         got = veth.bpft(veth.b, "prog", "detach", "pinned", str(prog), "xdp", "dev", veth.b_dev)
         assert got.returncode == 0, got.stderr_text
@@ -161,10 +158,6 @@ def test_detach_while_held_in_the_foreground(net, veth):
         assert count(prog, SLOT_XDP) == before
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert links_of(pid) == []
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from attach_helpers import bpft_cmd, count, links_of, prog_id_of, run
+from conftest import reaped
 
 from bpft.kernel import perf
 
@@ -122,15 +123,11 @@ def hold_then_ctrl_c(prog, *words: str) -> tuple[str, list[dict], subprocess.Com
     opts = ["-j"] if words[0] == "-j" else []
     cmd = [*bpft_cmd(), *opts, "prog", "attach", "pinned", str(prog), *words[len(opts) :]]
     holder = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(holder):
         line = holder.stderr.readline()
         held = sorted(links_of(prog_id_of(prog)), key=lambda link: link["id"])
         holder.send_signal(signal.SIGINT)
         out, err = holder.communicate(timeout=30)
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
     return line, held, subprocess.CompletedProcess(cmd, holder.returncode, out, err)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from attach_helpers import bpft_cmd, count, links_of, prog_id_of, run
-from conftest import BPF_DIR
+from conftest import BPF_DIR, reaped
 
 pytestmark = pytest.mark.kernel
 
@@ -151,7 +151,7 @@ def test_detach_of_a_link_held_in_the_foreground_names_the_holder(loaded):
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
+    with reaped(holder):
         assert "holding it until Ctrl-C" in holder.stderr.readline()
         got = bpft("prog", "detach", "pinned", str(prog), "raw_tp", "sys_enter")
         if got.returncode == 0:  # a kernel that can detach raw_tp links: the program runs no more
@@ -163,10 +163,6 @@ def test_detach_of_a_link_held_in_the_foreground_names_the_holder(loaded):
             assert len(links_of(prog_id_of(prog))) == 1
         holder.send_signal(signal.SIGINT)
         assert holder.wait(timeout=30) == 0
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
     assert links_of(prog_id_of(prog)) == []
 
 

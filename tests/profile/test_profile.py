@@ -23,7 +23,7 @@ import pytest
 from bpft import insn as I  # noqa: N812
 from bpft_profile import profile as P
 from bpft_profile import progs
-from conftest import bpft_cmd, prog_id_of, run_bpft, run_bpftool
+from conftest import bpft_cmd, prog_id_of, reaped, run_bpft, run_bpftool
 
 HERE = Path(__file__).resolve().parent
 
@@ -458,7 +458,7 @@ def test_stats_profile_on_program_driven_by_prog_run(xdp, tmp_path, flags):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    try:
+    with reaped(proc):
         # wait until counting has started (the -d line), then drive the program
         line = b""
         deadline = time.monotonic() + 20
@@ -474,10 +474,6 @@ def test_stats_profile_on_program_driven_by_prog_run(xdp, tmp_path, flags):
         ]
         after = _run_cnt(prog_id)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err
     assert len(runs) == 3 and after - before == 351
     if flags:
@@ -505,14 +501,10 @@ def test_ctrl_c_ends_profile_with_results(xdp):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    try:
+    with reaped(proc):
         while b"counting started" not in proc.stderr.readline():
             assert proc.poll() is None
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0 and b"Traceback" not in err
     assert json.loads(out)[0]["run_cnt"] == 0

@@ -13,7 +13,7 @@ import time
 import uuid
 
 import pytest
-from conftest import bpft_cmd, run_bpft
+from conftest import bpft_cmd, reaped, run_bpft
 
 
 @pytest.fixture
@@ -61,14 +61,10 @@ def _tracelog(cmd: list[str], *flags: str) -> subprocess.Popen:
 @pytest.mark.parametrize("flags", [[], ["-j"]])
 def test_printk_line_then_ctrl_c(printk, flags):
     proc = _tracelog(bpft_cmd(), *flags)
-    try:
+    with reaped(proc):
         seen = _read_until(proc, "", printk)
         proc.send_signal(signal.SIGINT)
         rest, err = proc.communicate(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0
     assert b"Traceback" not in err and err in (b"", b"could not find tracefs, attempting to mount it now\n")
     out = seen + rest.decode()
@@ -86,17 +82,13 @@ def test_same_line_shape_as_bpftool(printk):
     """bpftool's tracelog gives the same kind of line (and JSON string) for the same printk."""
     for cmd in (["bpftool"], bpft_cmd()):
         proc = _tracelog(cmd, "-j")
-        try:
+        with reaped(proc):
             marker = printk()
             time.sleep(0.5)
             marker = printk()
             time.sleep(0.5)
             proc.send_signal(signal.SIGINT)
             out, _ = proc.communicate(timeout=10)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         assert proc.returncode == 0, cmd
         lines = [x for x in json.loads(out) if marker in x]
         assert lines and lines[0].split("bpf_trace_printk: ")[1] == marker + "\n", cmd
@@ -110,16 +102,12 @@ def test_closed_pipe_ends_quietly(printk):
         "echo status=${PIPESTATUS[0]}; cat /tmp/bpft_tracelog_err.$$; rm -f /tmp/bpft_tracelog_err.$$"
     )
     proc = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with reaped(proc):
         deadline = time.monotonic() + 15
         while proc.poll() is None and time.monotonic() < deadline:
             printk()
             time.sleep(0.3)
         out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     text = out.decode()
     assert "status=0" in text, text
     assert "Traceback" not in text and "Error" not in text

@@ -24,7 +24,7 @@ import time
 
 import pytest
 from bpft.kernel import info, syscall
-from conftest import bpft_cmd
+from conftest import bpft_cmd, reaped
 from top_kit import drive, load_return_zero
 
 SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
@@ -118,7 +118,7 @@ def test_enable_stats_fd_is_dropped_however_bpft_ends(prog_fd, how):
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
+    with reaped(proc):
         wait_first_line(proc)
         # while it runs, bpft holds statistics on through its own fd
         assert proc.pid in stats_holders()
@@ -126,10 +126,6 @@ def test_enable_stats_fd_is_dropped_however_bpft_ends(prog_fd, how):
         drive(prog_fd, 100)
         assert counters(prog_fd)[0] == before[0] + 100
         assert end(proc, how) == EXPECTED_STATUS[how]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     if how != "sigkill":
         assert proc.stderr.read() == ""
     assert_stats_off(prog_fd, proc.pid)
@@ -173,7 +169,7 @@ def test_sysctl_fallback_is_restored_however_bpft_ends(prog_fd, how):
         text=True,
     )
     guardians: list[int] = []
-    try:
+    with reaped(proc):
         wait_first_line(proc)
         assert read_sysctl() == 1
         assert proc.pid not in stats_holders()  # the fd was refused: the sysctl holds them on
@@ -187,10 +183,6 @@ def test_sysctl_fallback_is_restored_however_bpft_ends(prog_fd, how):
             assert proc.wait(timeout=30) == 0
         else:
             assert end(proc, how) == EXPECTED_STATUS[how]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     if how == "sigkill":  # the guardian sees its pipe close and writes the old value back
         deadline = time.monotonic() + 10
         while read_sysctl() != 0 and time.monotonic() < deadline:
