@@ -103,6 +103,9 @@ class MapType(IntEnum):
 
 MAP_TYPE_NAMES, MAP_TYPE = _name_tables(MapType)
 
+# map-in-map types: their values are other maps (created with an inner map's definition)
+MAP_IN_MAP_TYPES = frozenset({MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS})
+
 
 class AttachType(IntEnum):
     """enum bpf_attach_type."""

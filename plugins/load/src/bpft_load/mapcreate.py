@@ -14,7 +14,7 @@ import os
 import struct
 
 from bpft.kernel import syscall as sc
-from bpft.kernel.uapi import MapType
+from bpft.kernel.uapi import MAP_IN_MAP_TYPES, MapType
 
 from .cpus import possible_cpus
 from .errors import LoadError
@@ -23,7 +23,7 @@ from .log import Log
 from .model import MapKind, MapSpec
 
 # map types the kernel creates without key/value BTF (libbpf leaves it off for them)
-_NO_BTF_TYPES = frozenset(
+NO_BTF_TYPES = frozenset(
     {
         MapType.PERF_EVENT_ARRAY,
         MapType.CGROUP_ARRAY,
@@ -40,7 +40,6 @@ _NO_BTF_TYPES = frozenset(
         MapType.STACK,
     }
 )
-_MAP_IN_MAP_TYPES = (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
 
 
 def create_maps(obj: LoadedObject, log: Log, ifindex: int = 0) -> None:
@@ -82,7 +81,7 @@ def _create_or_reuse(obj: LoadedObject, m: LoadedMap, log: Log, ifindex: int) ->
                 except sc.BpfError as e:
                     log.warn(f"Error freezing map({m.name}) as read-only: {e.strerror}")
                     raise
-        if spec.map_type in _MAP_IN_MAP_TYPES and spec.init_slots:
+        if spec.map_type in MAP_IN_MAP_TYPES and spec.init_slots:
             fill_slots(obj, m, "map", log)
     if m.pin_path and not m.pinned:
         try:
@@ -97,7 +96,7 @@ def _create_or_reuse(obj: LoadedObject, m: LoadedMap, log: Log, ifindex: int) ->
 def _create_one(obj: LoadedObject, spec: MapSpec, log: Log, ifindex: int) -> int:
     inner_fd = -1
     try:
-        if spec.map_type in _MAP_IN_MAP_TYPES:
+        if spec.map_type in MAP_IN_MAP_TYPES:
             if spec.inner is None:
                 log.warn(f"map '{spec.name}': map-in-map without inner map definition")
                 raise sc.BpfError(errno.EINVAL, sc.MAP_CREATE)
@@ -115,7 +114,7 @@ def _map_create(obj: LoadedObject, spec: MapSpec, log: Log, ifindex: int, inner_
     btf_fd = max(obj.btf_fd, 0)
     key_id, value_id = spec.key_type_id, spec.value_type_id
     vmlinux_value_id = spec.vmlinux_value_type_id if spec.map_type == MapType.STRUCT_OPS else 0
-    if spec.map_type in _NO_BTF_TYPES or not btf_fd:
+    if spec.map_type in NO_BTF_TYPES or not btf_fd:
         btf_fd, key_id, value_id = 0, 0, 0
     if btf_fd and not (key_id or value_id or vmlinux_value_id):
         btf_fd = 0

@@ -13,7 +13,7 @@ import os
 import struct
 
 from bpft import btf as B
-from bpft.kernel.uapi import MapType, ProgType
+from bpft.kernel.uapi import MAP_IN_MAP_TYPES, MapType, ProgType
 
 from .elfread import read_rels
 from .log import Log
@@ -138,7 +138,7 @@ def parse_map_def(
             else:
                 m.value_size, m.value_type_id = size, pointer.size_or_type
         elif name == "values":
-            is_map_in_map = m.map_type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS)
+            is_map_in_map = m.map_type in MAP_IN_MAP_TYPES
             is_prog_array = m.map_type == MapType.PROG_ARRAY
             desc = "map-in-map inner" if is_map_in_map else "prog-array value"
             if is_inner:
@@ -447,7 +447,7 @@ def collect_map_relos(obj: ObjectModel, data: bytes, log: Log) -> None:
             target = next((p for p in obj.functions if p.name == name and not p.is_sub), None)
             if target is None:
                 raise log.open_error(f".maps relo #{i}: '{name}' isn't a valid program")
-        elif m.map_type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS):
+        elif m.map_type in MAP_IN_MAP_TYPES:
             target = next((x for x in obj.map_list if x.name == name), None)
             if target is None or sym.shndx != obj.maps_shndx:
                 raise log.open_error(f".maps relo #{i}: '{name}' isn't a valid map reference")

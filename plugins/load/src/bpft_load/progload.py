@@ -26,7 +26,7 @@ LOG_BUF_SIZE = (1 << 32) >> 8  # libbpf's BPF_LOG_BUF_SIZE (16 MiB)
 BPF_F_SLEEPABLE, BPF_F_XDP_HAS_FRAGS = 1 << 4, 1 << 5
 
 # the kernel function behind a BTF-attached program: its name's prefix, by attach type
-_ATTACH_TARGET_PREFIX = {
+_ATTACH_TARGET_PREFIX: dict[int, str] = {
     AttachType.TRACE_ITER: "bpf_iter_",
     AttachType.LSM_MAC: "bpf_lsm_",
     AttachType.LSM_CGROUP: "bpf_lsm_",
@@ -140,14 +140,20 @@ def _attach_btf_id(prog, log: Log) -> int:
     from .vmlinux import find_kernel_type  # only BTF-attached programs read the kernel's BTF
 
     target = attach_target_name(prog, log)
-    if prog.attach_type == AttachType.TRACE_RAW_TP:
-        type_id = find_kernel_type("btf_trace_" + target, B.TYPEDEF)
-    else:
-        type_id = find_kernel_type(_ATTACH_TARGET_PREFIX.get(prog.attach_type, "") + target, B.FUNC)
+    type_id = find_kernel_type(*kernel_target(prog.attach_type, target))
     if not type_id:
         log.warn(f"prog '{prog.name}': failed to find kernel BTF type ID of '{target}': -3")
         _prepare_failed(prog, log, errno.ESRCH)
     return type_id
+
+
+def kernel_target(attach_type: int, target: str) -> tuple[str, int]:
+    """libbpf's btf_get_kernel_prefix_kind(): the name and BTF kind under which the
+    kernel's BTF holds a BTF-attached program's ``target`` (a raw tracepoint's
+    ``btf_trace_`` typedef, an iterator's or LSM hook's prefixed function)."""
+    if attach_type == AttachType.TRACE_RAW_TP:
+        return "btf_trace_" + target, B.TYPEDEF
+    return _ATTACH_TARGET_PREFIX.get(attach_type, "") + target, B.FUNC
 
 
 def attach_target_name(prog, log: Log) -> str:

@@ -56,6 +56,7 @@ from bpft.insn import (
     st_mem,
     stx_mem,
 )
+from bpft.kernel.uapi import MAP_IN_MAP_TYPES
 
 from ..log import Log
 from .layout import (
@@ -84,22 +85,7 @@ from .layout import (
 )
 
 _SIZE_CODE = {8: BPF_DW, 4: BPF_W, 2: BPF_H, 1: BPF_B}
-_MAP_IN_MAP_TYPES = (12, 13)  # BPF_MAP_TYPE_ARRAY_OF_MAPS, HASH_OF_MAPS
 _OFF_IMM, _OFF_OFF, _OFF_REGS = 4, 2, 1  # byte offsets of imm, off and the registers in an insn
-
-
-def _attach_prefix_kind(attach_type: int) -> tuple[str, int]:
-    """libbpf's btf_get_kernel_prefix_kind(): how the target of a BTF-attached program
-    is named in the kernel's BTF."""
-    from bpft.kernel.uapi import AttachType
-
-    if attach_type == AttachType.TRACE_RAW_TP:
-        return "btf_trace_", BtfKind.TYPEDEF
-    if attach_type in (AttachType.LSM_MAC, AttachType.LSM_CGROUP):
-        return "bpf_lsm_", BtfKind.FUNC
-    if attach_type == AttachType.TRACE_ITER:
-        return "bpf_iter_", BtfKind.FUNC
-    return "", BtfKind.FUNC
 
 
 class KsymRelo:
@@ -325,7 +311,7 @@ class LoaderEmitter:
         at = self.add_data(bytes(attr))
         if btf_value_type_id:
             self._move_stack2blob(at + MapCreateAttr.BTF_FD, 4, STACK_BTF_FD)
-        close_inner = map_type in _MAP_IN_MAP_TYPES
+        close_inner = map_type in MAP_IN_MAP_TYPES
         if close_inner:
             self._move_stack2blob(at + MapCreateAttr.INNER_MAP_FD, 4, STACK_INNER_MAP_FD)
         if map_idx >= 0:
@@ -401,12 +387,11 @@ class LoaderEmitter:
         self._sys_bpf(Cmd.MAP_FREEZE, at, MapElemAttr.FREEZE_SIZEOF)
         self._check_err()
 
-    def record_attach_target(self, attach_name: str, attach_type: int) -> None:
-        """bpf_gen__record_attach_target: the next program's kernel target, looked up by
-        the loader (bpf_btf_find_by_name_kind) when it loads the program."""
-        prefix, kind = _attach_prefix_kind(attach_type)
+    def record_attach_target(self, target: str, kind: int) -> None:
+        """bpf_gen__record_attach_target: the next program's kernel target (its name and
+        BTF kind in the kernel's BTF: progload.kernel_target), looked up by the loader
+        (bpf_btf_find_by_name_kind) when it loads the program."""
         self.attach_kind = kind
-        target = prefix + attach_name
         if len(target.encode()) >= ATTACH_TARGET_SIZE:
             self.error = -errno.ENOSPC
             target = target.encode()[: ATTACH_TARGET_SIZE - 1].decode(errors="ignore")

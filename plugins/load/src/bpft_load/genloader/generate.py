@@ -25,12 +25,13 @@ from __future__ import annotations
 import errno
 import struct
 
-from bpft.kernel.uapi import MapType, ProgType
+from bpft.kernel.uapi import MAP_IN_MAP_TYPES, MapType, ProgType
 
 from ..errors import LoadError
 from ..link import Linked, link_program, relocate_data
 from ..loader import load_failure
 from ..log import Log
+from ..mapcreate import NO_BTF_TYPES
 from ..model import INSN, ExternKind, MapKind, MapSpec, ObjectModel, RelocKind
 from .emitter import LoaderEmitter
 from .layout import BtfKind
@@ -114,7 +115,6 @@ def _create_maps(spec: ObjectModel, gen: LoaderEmitter, log: Log) -> None:
     freezes, map-in-map slots; a map pinned by name is looked for (a real call) and
     pinned with libbpf's placeholder fd, which fails."""
     from ..cpus import possible_cpus
-    from ..mapcreate import _NO_BTF_TYPES
 
     index = {id(m): i for i, m in enumerate(spec.map_list)}
     for idx, m in enumerate(spec.map_list):
@@ -124,9 +124,9 @@ def _create_maps(spec: ObjectModel, gen: LoaderEmitter, log: Log) -> None:
             log.debug(f"map '{m.name}': setting size to {max_entries}")
         if m.pin_path and _pinned_map_exists(m, log):
             continue  # libbpf took the pinned map's real fd: the loader will not create it
-        if m.map_type in (MapType.ARRAY_OF_MAPS, MapType.HASH_OF_MAPS) and m.inner is not None:
-            _map_create(spec, gen, m.inner, m.inner.max_entries, -1, _NO_BTF_TYPES)
-        _map_create(spec, gen, m, max_entries, idx, _NO_BTF_TYPES)
+        if m.map_type in MAP_IN_MAP_TYPES and m.inner is not None:
+            _map_create(spec, gen, m.inner, m.inner.max_entries, -1)
+        _map_create(spec, gen, m, max_entries, idx)
         log.debug(f"map '{m.name}': created successfully, fd=0")
         if m.kind != MapKind.USER:
             gen.map_update_elem(idx, bytes(m.data or b"").ljust(m.value_size, b"\0")[: m.value_size])
@@ -142,8 +142,8 @@ def _create_maps(spec: ObjectModel, gen: LoaderEmitter, log: Log) -> None:
             _pin_placeholder(m, log)
 
 
-def _map_create(spec: ObjectModel, gen: LoaderEmitter, m: MapSpec, max_entries: int, idx: int, no_btf_types) -> None:
-    with_btf = spec.btf is not None and m.map_type not in no_btf_types
+def _map_create(spec: ObjectModel, gen: LoaderEmitter, m: MapSpec, max_entries: int, idx: int) -> None:
+    with_btf = spec.btf is not None and m.map_type not in NO_BTF_TYPES
     gen.map_create(
         m.map_type,
         m.name,
@@ -214,7 +214,7 @@ def _relocate(spec: ObjectModel, log: Log) -> list[Linked]:
 def _load_programs(spec: ObjectModel, gen: LoaderEmitter, linked: list[Linked], log: Log) -> None:
     """bpf_object__load_progs with a generator: each program's kernel symbols and CO-RE
     relocations recorded, then its load emitted with its attach target."""
-    from ..progload import attach_target_name, load_flags
+    from ..progload import attach_target_name, kernel_target, load_flags
 
     prog_index = {id(p): i for i, p in enumerate(spec.functions)}
     func_rec = spec.btf_ext.func_info.rec_size if spec.btf_ext is not None else 0
@@ -228,7 +228,7 @@ def _load_programs(spec: ObjectModel, gen: LoaderEmitter, linked: list[Linked], 
         flags, attach_btf = load_flags(prog)
         attach_btf_id = prog.attach_btf_id
         if attach_btf and not attach_btf_id:  # the loader looks it up; 1 stands in for its id
-            gen.record_attach_target(attach_target_name(prog, log), prog.attach_type)
+            gen.record_attach_target(*kernel_target(prog.attach_type, attach_target_name(prog, log)))
             attach_btf_id = 1
         with_btf = spec.btf is not None
         func_info = b"".join(program.func_info) if with_btf else b""
