@@ -13,6 +13,7 @@ returns 0), the negative errno of a failed generation or run otherwise.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -39,7 +40,7 @@ def run_with_loader(ctx: Context, args: Args) -> int:
     try:
         loader = generate_loader(spec, log)
     except LoadError as e:
-        raise BpftError("failed to load object file", exit_code=-(e.errno or 22) & 0xFF) from None
+        raise BpftError("failed to load object file", exit_code=-(e.errno or errno.EINVAL) & 0xFF) from None
     if debug:
         _print_insns(ctx, loader.insns)
     fds_before = _count_open_fds()

@@ -219,6 +219,7 @@ def _load_programs(spec: ObjectModel, gen: LoaderEmitter, linked: list[Linked], 
     prog_index = {id(p): i for i, p in enumerate(spec.functions)}
     func_rec = spec.btf_ext.func_info.rec_size if spec.btf_ext is not None else 0
     line_rec = spec.btf_ext.line_info.rec_size if spec.btf_ext is not None else 0
+    with_btf = spec.btf is not None  # func/line info go with the object's BTF only
     for program in linked:
         prog = program.prog
         _record_relos(gen, program)
@@ -230,7 +231,6 @@ def _load_programs(spec: ObjectModel, gen: LoaderEmitter, linked: list[Linked], 
         if attach_btf and not attach_btf_id:  # the loader looks it up; 1 stands in for its id
             gen.record_attach_target(*kernel_target(prog.attach_type, attach_target_name(prog, log)))
             attach_btf_id = 1
-        with_btf = spec.btf is not None
         func_info = b"".join(program.func_info) if with_btf else b""
         line_info = b"".join(program.line_info) if with_btf else b""
         gen.prog_load(
