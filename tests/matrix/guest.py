@@ -243,7 +243,7 @@ def settled(before: tuple[set[int], set[int], set[int]], timeout: float = 60.0) 
         left = tuple(now - then for now, then in zip(object_ids(), before, strict=True))
         if not any(left) or time.monotonic() >= deadline:
             return left
-        time.sleep(0.5)
+        time.sleep(0.05)
 
 
 def _loaded_prog_names() -> set[tuple[int, str]]:
